@@ -1,0 +1,1 @@
+"""RASP: the Restricted Access Sequence Processing language, parsed, checked and run."""
