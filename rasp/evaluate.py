@@ -1,0 +1,226 @@
+"""Batched evaluation of the computation graph on inputs: the semantics of s-ops.
+
+Inputs are grouped by length (and element type); each group of B inputs of
+length N is evaluated at once, node by node in topological order:
+
+* an s-op is an array `[B, N]` of int64, float64, bool or str;
+* a selector is a boolean array `[B, N, N]`, entry [b, q, k] = `keys[b, k] op queries[b, q]`;
+* `aggregate` at query q: no selected key gives the default; exactly one gives
+  that key's value (any type); several give the mean, which needs numbers
+  (booleans are not numbers here, as in the original);
+* `selector_width` counts the selected keys per query.
+
+Grouping does not pad, so the result for an input never depends on the other
+inputs in its batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from rasp import graph, ops
+from rasp.errors import RaspTypeError, RaspValueError
+
+Atom = int | float | str | bool
+Input = Sequence[Atom]
+
+
+def run(node: graph.Node, inputs: Iterable[Input]) -> list[Any]:
+    """Evaluate an s-op (list of values per input) or selector (matrix per input)."""
+    rows, types = [], []
+    for tokens in inputs:
+        row, element_type = checked_input(tokens)
+        rows.append(row)
+        types.append(element_type)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, (row, element_type) in enumerate(zip(rows, types)):
+        groups[(len(row), element_type)].append(i)
+    results: list[Any] = [None] * len(rows)
+    for group in groups.values():
+        values = evaluate_group(node, [rows[i] for i in group])
+        for i, value in zip(group, values.tolist()):
+            results[i] = value
+    return results
+
+
+_ELEMENT_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def normalise_input(tokens: Any) -> list[Atom]:
+    """An input as a list of atoms: a string stands for its characters."""
+    return checked_input(tokens)[0]
+
+
+def checked_input(tokens: Any) -> tuple[list[Atom], str | None]:
+    """An input as a list of atoms of one element type (ints and floats mix as floats)."""
+    if isinstance(tokens, str):
+        return list(tokens), "str"
+    if isinstance(tokens, np.ndarray):
+        tokens = tokens.tolist()
+    if not isinstance(tokens, (list, tuple)):
+        raise RaspValueError(f"an input must be a string or a list of tokens, got {tokens!r}")
+    python_types = set(map(type, tokens))
+    if not python_types <= _ELEMENT_TYPES.keys():
+        bad = next(t for t in tokens if type(t) not in _ELEMENT_TYPES)
+        raise RaspValueError(f"input tokens must be numbers, strings or booleans, "
+                             f"got {bad!r} in {_show(tokens)}")
+    types = {_ELEMENT_TYPES[t] for t in python_types}
+    if types == {"int", "float"}:
+        types = {"float"}
+    if len(types) > 1:
+        raise RaspValueError(f"an input cannot mix token types ({', '.join(sorted(types))}): "
+                             f"{_show(tokens)}")
+    return list(tokens), (types.pop() if types else None)
+
+
+def evaluate_group(root: graph.Node, rows: list[list[Atom]]) -> np.ndarray:
+    """Evaluate one node on inputs of equal length; returns its array."""
+    return evaluate_nodes([root], rows)[root.id]
+
+
+def evaluate_nodes(roots: list[graph.Node], rows: list[list[Atom]]) -> dict[int, np.ndarray]:
+    """Arrays for every node the roots depend on, keyed by node id."""
+    batch = _Batch(rows)
+    values: dict[int, np.ndarray] = {}
+    for node in graph.topological_order(roots):
+        args = [values[child.id] for child in node.children]
+        values[node.id] = batch.evaluate(node, args)
+    return values
+
+
+class _Batch:
+    """B inputs of length N and the rules that evaluate each node kind on them."""
+
+    def __init__(self, rows: list[list[Atom]]):
+        self.rows = rows
+        self.shape = (len(rows), len(rows[0]) if rows else 0)
+        self._base: np.ndarray | None = None
+
+    def evaluate(self, node: graph.Node, args: list[np.ndarray]) -> np.ndarray:
+        try:
+            return self._evaluate(node, args)
+        except ops.OpError as error:
+            row = self._failing_row(node, args)
+            raise RaspTypeError(f"{error} in `{node.name()}`{self._on_input(row)}",
+                                node.span) from None
+
+    def _evaluate(self, node: graph.Node, args: list[np.ndarray]) -> np.ndarray:
+        if isinstance(node, graph.Tokens):
+            return self._tokens(node)
+        if isinstance(node, graph.Indices):
+            return np.broadcast_to(np.arange(self.shape[1], dtype=np.int64), self.shape)
+        if isinstance(node, graph.Length):
+            return np.full(self.shape, self.shape[1], dtype=np.int64)
+        if isinstance(node, graph.Constant):
+            return np.broadcast_to(ops.as_array(node.value), self.shape)
+        if isinstance(node, graph.Map):
+            return ops.apply(node.op, *args)
+        if isinstance(node, graph.InList):
+            return ops.is_in(args[0], list(node.items))
+        if isinstance(node, graph.Hint):
+            return args[0]
+        if isinstance(node, graph.Select):
+            keys, queries = args
+            return ops.apply(node.op, keys[:, None, :], queries[:, :, None])
+        if isinstance(node, graph.SelectAnd):
+            return args[0] & args[1]
+        if isinstance(node, graph.SelectOr):
+            return args[0] | args[1]
+        if isinstance(node, graph.SelectNot):
+            return ~args[0]
+        if isinstance(node, graph.SelectorWidth):
+            return args[0].sum(axis=-1, dtype=np.int64)
+        if isinstance(node, graph.Aggregate):
+            return self._aggregate(node, *args)
+        raise TypeError(f"unknown graph node {node!r}")
+
+    def _tokens(self, node: graph.Tokens) -> np.ndarray:
+        """The input converted as `str()`, `int()`, `float()`, `bool()` would, or as is."""
+        if self._base is None:
+            self._base = np.array(self.rows).reshape(self.shape)
+        base = self._base
+        if node.conversion == "asis":
+            return base
+        if node.conversion == "bool":
+            return truthy_tokens(base)
+        target = {"str": str, "int": np.int64, "float": np.float64}[node.conversion]
+        try:
+            return base.astype(target)
+        except (TypeError, ValueError, OverflowError):
+            rows = [i for i, row in enumerate(self.rows) if not _converts(row, node.conversion)]
+            raise RaspValueError(f"`tokens_{node.conversion}` cannot convert the tokens"
+                                 f"{self._on_input(rows[0] if rows else None)}",
+                                 node.span) from None
+
+    def _aggregate(self, node: graph.Aggregate, selector: np.ndarray,
+                   values: np.ndarray) -> np.ndarray:
+        counts = selector.sum(axis=-1)
+        if counts.size and counts.max() > 1:
+            if values.dtype.kind not in "if":
+                row, query = np.argwhere(counts > 1)[0]
+                raise RaspValueError(
+                    f"`{node.name()}` asked to average multiple values, but they are "
+                    f"non-numbers ({ops.element_type(values)}): query position {query} selects "
+                    f"{counts[row, query]} positions{self._on_input(row)}", node.span,
+                    hint="make the selector pick at most one position, or aggregate numbers")
+            means = np.matmul(selector.astype(np.float64), values.astype(np.float64)[..., None])
+            result = means[..., 0] / np.maximum(counts, 1)
+        else:
+            chosen = selector.argmax(axis=-1) if selector.size else np.zeros(counts.shape, int)
+            result = np.take_along_axis(values, chosen, axis=1) if values.size else \
+                np.zeros(counts.shape, dtype=values.dtype)
+        empty = counts == 0
+        if not empty.any():
+            return result
+        default = ops.as_array(node.default)
+        try:
+            result, default = ops.unify(result, default)
+        except ops.OpError:
+            row = int(np.argwhere(empty)[0][0])
+            raise RaspTypeError(
+                f"`{node.name()}` selects nothing at some position and its default "
+                f"{node.default!r} is not a {ops.element_type(values)} like its values"
+                f"{self._on_input(row)}", node.span,
+                hint="give aggregate a default of the same type, e.g. aggregate(sel, seq, \"-\")"
+            ) from None
+        return np.where(empty, default, result)
+
+    def _failing_row(self, node: graph.Node, args: list[np.ndarray]) -> int | None:
+        """The first input on which the node fails on its own, to name it in the error."""
+        for row in range(self.shape[0]):
+            try:
+                _Batch([self.rows[row]])._evaluate(node, [a[row:row + 1] for a in args])
+            except (ops.OpError, RaspValueError, RaspTypeError):
+                return row
+        return None
+
+    def _on_input(self, row: int | None) -> str:
+        if row is None or not self.rows:
+            return ""
+        return f" (on input {_show(self.rows[int(row)])})"
+
+
+def truthy_tokens(base: np.ndarray) -> np.ndarray:
+    """`bool()` of each token: strings are true when non-empty, numbers when non-zero."""
+    if base.dtype.kind == "U":
+        return np.char.str_len(base) > 0
+    return base.astype(bool)
+
+
+def _converts(row: list[Atom], conversion: str) -> bool:
+    convert = {"str": str, "int": int, "float": float}[conversion]
+    try:
+        for token in row:
+            convert(token)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _show(tokens: Sequence[Atom]) -> str:
+    if all(isinstance(t, str) and len(t) == 1 for t in tokens):
+        return '"' + "".join(tokens) + '"'
+    return "[" + ", ".join(repr(t) if isinstance(t, str) else str(t) for t in tokens) + "]"
