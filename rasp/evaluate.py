@@ -40,10 +40,16 @@ def run(node: graph.Node, inputs: Iterable[Input]) -> list[Any]:
         groups[(len(row), element_type)].append(i)
     results: list[Any] = [None] * len(rows)
     for group in groups.values():
-        values = evaluate_group(node, [rows[i] for i in group])
-        for i, value in zip(group, values.tolist()):
-            results[i] = value
+        for start in range(0, len(group), _CHUNK):
+            chunk = group[start:start + _CHUNK]
+            values = evaluate_group(node, [rows[i] for i in chunk])
+            for i, value in zip(chunk, values.tolist()):
+                results[i] = value
     return results
+
+
+# Inputs evaluated together: small enough that a chunk's selectors stay in cache.
+_CHUNK = 128
 
 
 _ELEMENT_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
@@ -51,13 +57,17 @@ _ELEMENT_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 
 def normalise_input(tokens: Any) -> list[Atom]:
     """An input as a list of atoms: a string stands for its characters."""
-    return checked_input(tokens)[0]
+    return list(checked_input(tokens)[0])
 
 
-def checked_input(tokens: Any) -> tuple[list[Atom], str | None]:
-    """An input as a list of atoms of one element type (ints and floats mix as floats)."""
+def checked_input(tokens: Any) -> tuple[Sequence[Atom], str | None]:
+    """An input as a sequence of atoms of one element type (ints and floats mix as floats).
+
+    A string is kept whole: it stands for its characters, and stays a string so
+    that a batch of them converts to an array quickly.
+    """
     if isinstance(tokens, str):
-        return list(tokens), "str"
+        return tokens, "str"
     if isinstance(tokens, np.ndarray):
         tokens = tokens.tolist()
     if not isinstance(tokens, (list, tuple)):
@@ -140,7 +150,7 @@ class _Batch:
     def _tokens(self, node: graph.Tokens) -> np.ndarray:
         """The input converted as `str()`, `int()`, `float()`, `bool()` would, or as is."""
         if self._base is None:
-            self._base = np.array(self.rows).reshape(self.shape)
+            self._base = _token_array(self.rows, self.shape)
         base = self._base
         if node.conversion == "asis":
             return base
@@ -201,6 +211,13 @@ class _Batch:
         if row is None or not self.rows:
             return ""
         return f" (on input {_show(self.rows[int(row)])})"
+
+
+def _token_array(rows: list, shape: tuple[int, int]) -> np.ndarray:
+    if shape[1] and all(isinstance(row, str) for row in rows):
+        # Strings of equal length become one character per position without a Python loop.
+        return np.array(rows, dtype=f"<U{shape[1]}").view("<U1").reshape(shape)
+    return np.array([list(row) for row in rows]).reshape(shape)
 
 
 def truthy_tokens(base: np.ndarray) -> np.ndarray:

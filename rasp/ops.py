@@ -153,8 +153,22 @@ def _comparison(op: str, compare: Callable) -> Callable:
         if not _comparable(op, a, b):
             shape = np.broadcast_shapes(a.shape, b.shape)
             return np.full(shape, op == "!=", dtype=bool)
+        if a.dtype.kind == "U" and b.dtype.kind == "U":
+            a, b = string_codes(a, b)
         return compare(a, b)
     return apply
+
+
+def string_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integers ordered as the strings are, since numpy compares strings slowly.
+
+    Single characters (the usual tokens) are their code points; longer strings
+    get their rank among the distinct strings of both arrays.
+    """
+    if a.dtype.itemsize == b.dtype.itemsize == 4:
+        return a.view(np.uint32), b.view(np.uint32)
+    distinct, codes = np.unique(np.concatenate([a.ravel(), b.ravel()]), return_inverse=True)
+    return codes[:a.size].reshape(a.shape), codes[a.size:].reshape(b.shape)
 
 
 # -------------------------------------------------------------------- logical
