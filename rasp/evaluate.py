@@ -151,14 +151,8 @@ class _Batch:
         """The input converted as `str()`, `int()`, `float()`, `bool()` would, or as is."""
         if self._base is None:
             self._base = _token_array(self.rows, self.shape)
-        base = self._base
-        if node.conversion == "asis":
-            return base
-        if node.conversion == "bool":
-            return truthy_tokens(base)
-        target = {"str": str, "int": np.int64, "float": np.float64}[node.conversion]
         try:
-            return base.astype(target)
+            return convert_tokens(self._base, node.conversion)
         except (TypeError, ValueError, OverflowError):
             rows = [i for i, row in enumerate(self.rows) if not _converts(row, node.conversion)]
             raise RaspValueError(f"`tokens_{node.conversion}` cannot convert the tokens"
@@ -218,6 +212,18 @@ def _token_array(rows: list, shape: tuple[int, int]) -> np.ndarray:
         # Strings of equal length become one character per position without a Python loop.
         return np.array(rows, dtype=f"<U{shape[1]}").view("<U1").reshape(shape)
     return np.array([list(row) for row in rows]).reshape(shape)
+
+
+def convert_tokens(base: np.ndarray, conversion: str) -> np.ndarray:
+    """Tokens as `str()`, `int()`, `float()`, `bool()` would convert them, or as they are.
+
+    Raises TypeError/ValueError/OverflowError when a token does not convert.
+    """
+    if conversion == "asis":
+        return base
+    if conversion == "bool":
+        return truthy_tokens(base)
+    return base.astype({"str": str, "int": np.int64, "float": np.float64}[conversion])
 
 
 def truthy_tokens(base: np.ndarray) -> np.ndarray:
