@@ -1,0 +1,143 @@
+"""`compile`: one s-op of a checked RASP program to an exact compiled transformer.
+
+Stages: profile the program's selectors with the interpreter on a sample of
+inputs (`analysis`), lower its graph to tracr expressions with chosen
+encodings (`lower`), build tracr's craft model with exact value sets and MLP
+slopes (`craft`), write the weights without Haiku (`assemble`), and check the
+compiled model against the interpreter on the same sample (exact equality),
+so a model that comes back has been seen to agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Iterable
+
+from tracr.compiler import nodes
+from tracr.rasp import rasp as tracr
+
+from compiler import analysis, craft
+from compiler.assemble import assemble
+from compiler.errors import CompileError
+from compiler.lower import CATEGORICAL, NUMERICAL, Lowering
+from compiler.model import CompiledModel, Head, Layout, token_key
+from rasp import evaluate, graph
+from rasp.program import Program
+
+
+def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
+            causal: bool = False, verify: bool = True) -> CompiledModel:
+    """Compile s-op `sop` of `program` for inputs over `vocab` of length up to `max_seq_len`."""
+    started = time.perf_counter()
+    node = program.sop(sop)
+    tokens = _check_vocab(vocab, max_seq_len)
+    sample = analysis.sample_inputs(tokens, max_seq_len)
+    selectors = analysis.profile(node, sample)
+    lowering = Lowering(tokens, max_seq_len, selectors, causal=causal)
+    try:
+        tip = lowering.lower_output(node)
+        built = craft.build(tip, lowering, tokens, max_seq_len, causal)
+    except CompileError as error:
+        raise program.workspace.attach_source(error) from None
+    tokens_space = craft.tokens_space(tokens)
+    output_space = craft.output_space(built)
+    weights = assemble(built.model, tokens_space, craft.indices_space(max_seq_len),
+                       output_space)
+    numerical = tracr.is_numerical(tip)
+    output_values = sorted(built.sink[nodes.VALUE_SET], key=_sort_key) if numerical else \
+        [direction.value for direction in output_space.basis]
+    model = CompiledModel(
+        weights=weights, vocab=tokens, max_seq_len=max_seq_len, causal=causal,
+        output_encoding=NUMERICAL if numerical else CATEGORICAL,
+        output_values=output_values,
+        token_ids={token_key(d.value): i for i, d in enumerate(tokens_space.basis)
+                   if d.value not in (craft.BOS, craft.PAD)},
+        bos_id=_index(tokens_space, craft.BOS), pad_id=_index(tokens_space, craft.PAD),
+        layout=_layout(built, lowering), sop=sop,
+        source_hash=hashlib.sha256(program.source.encode()).hexdigest(),
+        encodings=_encodings(built), mlp_exactness=built.mlp_exactness)
+    if verify:
+        check_against_interpreter(model, node, sample)
+    model.compile_seconds = time.perf_counter() - started
+    return model
+
+
+def check_against_interpreter(model: CompiledModel, node: graph.Sop,
+                              inputs: list[list]) -> None:
+    """Raise CompileError naming the first input where model and interpreter differ."""
+    expected = evaluate.run(node, inputs)
+    actual = model.run(inputs)
+    for tokens, want, got in zip(inputs, expected, actual):
+        if not outputs_equal(want, got):
+            raise CompileError(
+                f"the compiled model of `{model.sop}` disagrees with the interpreter on "
+                f"{tokens!r}: interpreter {want}, model {got}", node.span,
+                hint="please report this program: it is a compiler bug")
+
+
+def outputs_equal(expected: list, actual: list) -> bool:
+    if len(expected) != len(actual):
+        return False
+    for want, got in zip(expected, actual):
+        if isinstance(want, float) or isinstance(got, float):
+            if not isinstance(got, (int, float)) or abs(want - got) > 1e-9:
+                return False
+        elif want != got or isinstance(want, bool) != isinstance(got, bool):
+            return False
+    return True
+
+
+def _check_vocab(vocab: Iterable[Any], max_seq_len: int) -> list:
+    if isinstance(vocab, str):
+        vocab = list(vocab)
+    tokens = list(dict.fromkeys(vocab))
+    if not tokens:
+        raise CompileError("the vocabulary is empty", hint='give tokens, e.g. --vocab "abc"')
+    for token in tokens:
+        if not isinstance(token, (str, int, float, bool)):
+            raise CompileError(f"vocabulary tokens must be strings, numbers or booleans, "
+                               f"not {token!r}")
+        if token in (craft.BOS, craft.PAD):
+            raise CompileError(f"{token!r} is reserved for the compiler")
+    evaluate.checked_input(tokens)
+    if max_seq_len < 1:
+        raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}")
+    return sorted(tokens, key=_sort_key)
+
+
+def _sort_key(value: Any) -> tuple:
+    return (type(value).__name__, value) if not isinstance(value, (int, float)) or \
+        isinstance(value, bool) else ("number", value)
+
+
+def _index(space, value: Any) -> int:
+    return next(i for i, d in enumerate(space.basis) if d.value == value)
+
+
+def _encodings(built: craft.CraftModel) -> dict[str, str]:
+    result = {}
+    for label, node in built.graph.nodes.items():
+        expr = node[nodes.EXPR]
+        if isinstance(expr, tracr.SOp):
+            result[label] = NUMERICAL if tracr.is_numerical(expr) else CATEGORICAL
+    return result
+
+
+def _layout(built: craft.CraftModel, lowering: Lowering) -> Layout:
+    layout = Layout()
+    head_counts: dict[int, int] = {}
+    for label, layer_no in built.layer_of.items():
+        node = built.graph.nodes[label]
+        expr = node[nodes.EXPR]
+        computes = lowering.origins.get(label, label)
+        layer = layer_no // 2
+        if isinstance(expr, (tracr.Aggregate, tracr.SelectorWidth)):
+            index = head_counts.get(layer, 0)
+            head_counts[layer] = index + 1
+            layout.heads.append(Head(layer, index, computes, label))
+            if isinstance(expr, tracr.SelectorWidth):
+                layout.mlps.setdefault(layer, []).append(computes + " (count)")
+        else:
+            layout.mlps.setdefault(layer, []).append(computes)
+    return layout

@@ -1,0 +1,472 @@
+"""Lowering a program's graph (`rasp.graph`) to tracr RASP expressions.
+
+The graph is cut into *bases* (nodes that need attention or are inputs:
+tokens, indices, `length`, `aggregate`, `selector_width`, encoding hints) and
+*elementwise regions* above them. Each region becomes one MLP: a `Map` over
+one base, a `SequenceMap` over two, a chain of tuple-building
+`SequenceMap`s over more, or a `LinearSequenceMap` when both bases are
+numerical and the region is linear. So functions are inlined, loops unrolled
+and constants folded by construction, and shared nodes are lowered once.
+
+Encodings are chosen on demand: each consumer asks for the encoding it needs
+(selects need categorical keys and queries; an aggregate that averages
+several positions needs numerical 0/1 values) and conversions are added only
+where a node is asked for both. Rules of tracr that the lowering keeps:
+
+* a numerical aggregate averages 0/1 values and has default 0;
+* a categorical aggregate selects at most one position and has no default:
+  where the profile shows empty selections, a *default fill* MLP writes the
+  default where the attention wrote nothing;
+* composite selectors (`and`, `or`, `not`) become one `Select` over tuples of
+  the s-ops they compare, with a predicate that evaluates the whole formula.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+from tracr.rasp import rasp as tracr
+
+from compiler import analysis
+from compiler.errors import CompileError
+from rasp import graph, ops
+from rasp.ast import NO_SPAN, Span
+
+CATEGORICAL, NUMERICAL = "categorical", "numerical"
+RAW_TOKENS = "raw tokens"
+
+# Largest value set an MLP may be built over (the product of its inputs' value sets).
+MAX_TABLE = 20000
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+@dataclass
+class Lowering:
+    """Lowers one program graph; records what the craft stage needs."""
+
+    vocab: Sequence[Any]
+    max_seq_len: int
+    selectors: dict[int, analysis.SelectorProfile]
+    causal: bool = False
+    # tracr label -> value set, for basis inference.
+    values: dict[str, set] = field(default_factory=dict)
+    # tracr label of a default-fill map -> the default it writes.
+    fills: dict[str, Any] = field(default_factory=dict)
+    # tracr label -> the program expression it computes, for the layout.
+    origins: dict[str, str] = field(default_factory=dict)
+    _memo: dict[tuple, tracr.SOp] = field(default_factory=dict)
+    _regions: dict[int, "_Region"] = field(default_factory=dict)
+    _names: set[str] = field(default_factory=set)
+
+    # ------------------------------------------------------------- s-ops
+
+    def lower_output(self, node: graph.Sop) -> tracr.SOp:
+        encoding = NUMERICAL if self.native_encoding(node) == NUMERICAL else CATEGORICAL
+        return self.lower(node, encoding)
+
+    def lower(self, node: graph.Sop, encoding: str) -> tracr.SOp:
+        key = (node.id, encoding)
+        if key not in self._memo:
+            if _is_elementwise(node):
+                self._memo[key] = self._lower_region(node, encoding)
+            else:
+                self._memo[key] = self._lower_base(node, encoding)
+        return self._memo[key]
+
+    def native_encoding(self, node: graph.Node) -> str:
+        if isinstance(node, graph.Hint):
+            return node.encoding
+        if isinstance(node, graph.Aggregate) and self._averages(node):
+            return NUMERICAL
+        if _is_elementwise(node):
+            region = self.region(node)
+            if len(region.bases) == 1 and region.bases[0] != RAW_TOKENS and \
+                    self.native_encoding(region.bases[0]) == NUMERICAL and \
+                    _all_numbers(region.values):
+                return NUMERICAL
+            if len(region.bases) == 2 and all(
+                    b != RAW_TOKENS and self.native_encoding(b) == NUMERICAL
+                    for b in region.bases) and region.linear_factors(self) is not None:
+                return NUMERICAL
+        return CATEGORICAL
+
+    def value_set(self, node: graph.Sop) -> set:
+        return self.region(node).values
+
+    def _lower_base(self, node: graph.Node, encoding: str) -> tracr.SOp:
+        if isinstance(node, graph.Indices):
+            return self._convert(tracr.indices, set(range(self.max_seq_len)), CATEGORICAL,
+                                 encoding, node)
+        if isinstance(node, graph.Length):
+            if self.causal:
+                raise CompileError("`length` reads every position, so it cannot be computed "
+                                   "causally", self._span_of(node),
+                                   hint="compile without causal=True, or avoid `length`")
+            everything = tracr.Select(tracr.tokens, tracr.tokens, tracr.Comparison.TRUE)
+            width = self._selector_width(everything, encoding, node)
+            return width
+        if isinstance(node, graph.SelectorWidth):
+            return self._selector_width(self.lower_selector(node.children[0]), encoding, node)
+        if isinstance(node, graph.Hint):
+            inner = self.lower(node.children[0], node.encoding)
+            if node.encoding == NUMERICAL and not _all_numbers(self.value_set(node)):
+                raise CompileError("`numerical` needs an s-op of numbers", node.span,
+                                   hint="remove the hint, or map the values to numbers first")
+            return self._convert(inner, self.value_set(node), node.encoding, encoding, node)
+        if isinstance(node, graph.Aggregate):
+            return self._aggregate(node, encoding)
+        raise TypeError(f"cannot lower {node!r}")
+
+    def _selector_width(self, selector: tracr.Selector, encoding: str,
+                        node: graph.Node) -> tracr.SOp:
+        expr = tracr.SelectorWidth(selector)
+        expr = tracr.numerical(expr) if encoding == NUMERICAL else tracr.categorical(expr)
+        return self._record(expr, set(range(self.max_seq_len + 1)), node)
+
+    def _averages(self, node: graph.Aggregate) -> bool:
+        return self.selectors[node.children[0].id].max_width > 1
+
+    def _aggregate(self, node: graph.Aggregate, encoding: str) -> tracr.SOp:
+        selector_node, sop = node.children
+        profile = self.selectors[selector_node.id]
+        sop_values = self.value_set(sop)
+        if self._averages(node):
+            if not sop_values <= {0, 1} or not _all_numbers(sop_values) or \
+                    any(isinstance(v, bool) for v in sop_values):
+                raise CompileError(
+                    f"`{node.name()}` averages several positions of values "
+                    f"{_show_values(sop_values)}, but an attention head can only average "
+                    f"0/1 values", node.span,
+                    hint="average 0/1 values, e.g. aggregate(sel, indicator(x == v)), or "
+                         "make the selector pick at most one position")
+            if profile.can_be_empty and node.default != 0:
+                raise CompileError(
+                    f"`{node.name()}` averages several positions, so its default must be 0, "
+                    f"not {node.default!r}", node.span,
+                    hint="use the default 0 and map it afterwards with a ternary")
+            expr = tracr.numerical(tracr.Aggregate(self.lower_selector(selector_node),
+                                                   self.lower(sop, NUMERICAL), default=0))
+            values = analysis.mean_values(self.max_seq_len)
+            expr = self._record(expr, values, node)
+            return self._convert(expr, values, NUMERICAL, encoding, node)
+        expr = tracr.categorical(tracr.Aggregate(self.lower_selector(selector_node),
+                                                 self.lower(sop, CATEGORICAL)))
+        expr = self._record(expr, set(sop_values), node)
+        values = set(sop_values)
+        if profile.can_be_empty:
+            values.add(node.default)
+            fill = tracr.categorical(tracr.Map(identity, expr, simplify=False))
+            expr = self._record(fill, set(values), node, suffix="default")
+            self.fills[expr.label] = node.default
+        return self._convert(expr, values, CATEGORICAL, encoding, node)
+
+    def _convert(self, expr: tracr.SOp, values: set, have: str, want: str,
+                 node: graph.Node) -> tracr.SOp:
+        if have == want:
+            return expr
+        if want == NUMERICAL and not _all_numbers(values):
+            raise CompileError(f"`{node.name()}` is needed as a number but takes the values "
+                               f"{_show_values(values)}", self._span_of(node))
+        converted = tracr.Map(identity, expr, simplify=False)
+        converted = tracr.numerical(converted) if want == NUMERICAL else \
+            tracr.categorical(converted)
+        return self._record(converted, set(values), node, suffix=want[:3])
+
+    # ----------------------------------------------------------- regions
+
+    def region(self, node: graph.Sop) -> "_Region":
+        if node.id not in self._regions:
+            self._regions[node.id] = _Region.build(node, self)
+        return self._regions[node.id]
+
+    def _base_value_set(self, base: Any) -> set:
+        if base == RAW_TOKENS:
+            return set(self.vocab)
+        if isinstance(base, graph.Aggregate) and self._averages(base):
+            values = analysis.mean_values(self.max_seq_len)
+            if self.selectors[base.children[0].id].can_be_empty:
+                values.add(base.default)
+            return values
+        if isinstance(base, graph.Aggregate):
+            values = set(self.value_set(base.children[1]))
+            if self.selectors[base.children[0].id].can_be_empty:
+                values.add(base.default)
+            return values
+        if isinstance(base, graph.Indices):
+            return set(range(self.max_seq_len))
+        if isinstance(base, (graph.Length, graph.SelectorWidth)):
+            return set(range(self.max_seq_len + 1))
+        if isinstance(base, graph.Hint):
+            return self.value_set(base.children[0])
+        raise TypeError(f"not a base: {base!r}")
+
+    def _lower_base_input(self, base: Any, encoding: str) -> tracr.SOp:
+        if base == RAW_TOKENS:
+            return self._convert(tracr.tokens, set(self.vocab), CATEGORICAL, encoding,
+                                 graph.Tokens.make(("asis",), ()))
+        return self.lower(base, encoding)
+
+    def _lower_region(self, node: graph.Sop, encoding: str) -> tracr.SOp:
+        region = self.region(node)
+        if encoding == NUMERICAL and not _all_numbers(region.values):
+            raise CompileError(f"`{node.name()}` is needed as a number but takes the values "
+                               f"{_show_values(region.values)}", self._span_of(node))
+        bases = region.bases
+        if len(bases) == 0:
+            # A constant: any s-op mapped to it.
+            value = next(iter(region.values))
+            expr = tracr.Map(lambda _: value, tracr.tokens, simplify=False)
+        elif len(bases) == 1:
+            base = bases[0]
+            base_encoding = CATEGORICAL if base == RAW_TOKENS else self.native_encoding(base)
+            inner = self._lower_base_input(base, base_encoding)
+            if region.is_identity:
+                return self._convert(inner, region.values, base_encoding, encoding, node)
+            expr = tracr.Map(region.function, inner, simplify=False)
+        elif len(bases) == 2 and encoding == NUMERICAL and \
+                region.linear_factors(self) is not None:
+            first, second = (self._lower_base_input(b, NUMERICAL) for b in bases)
+            factor_first, factor_second = region.linear_factors(self)
+            expr = tracr.LinearSequenceMap(first, second, factor_first, factor_second)
+        else:
+            expr = self._sequence_map(region, node)
+            expr = self._record(tracr.categorical(expr), region.values, node)
+            return self._convert(expr, region.values, CATEGORICAL, encoding, node)
+        expr = tracr.numerical(expr) if encoding == NUMERICAL else tracr.categorical(expr)
+        return self._record(expr, region.values, node)
+
+    def _sequence_map(self, region: "_Region", node: graph.Sop) -> tracr.SOp:
+        """A categorical SequenceMap over two bases, or over tuples of more."""
+        inputs = [self._lower_base_input(b, CATEGORICAL) for b in region.bases]
+        sets = [self._base_value_set(b) for b in region.bases]
+        _check_table(sets, node, self)
+        if len(inputs) == 2:
+            return tracr.SequenceMap(region.function, inputs[0], inputs[1])
+        packed = inputs[0]
+        packed_values = {(v,) for v in sets[0]}
+        packed = tracr.categorical(tracr.Map(lambda v: (v,), packed, simplify=False))
+        packed = self._record(packed, packed_values, node, suffix="tuple")
+        for inner, inner_values in zip(inputs[1:-1], sets[1:-1]):
+            packed = tracr.categorical(tracr.SequenceMap(lambda t, v: t + (v,), packed, inner))
+            packed_values = {t + (v,) for t in packed_values for v in inner_values}
+            packed = self._record(packed, packed_values, node, suffix="tuple")
+        function = region.function
+        return tracr.SequenceMap(lambda t, v: function(*t, v), packed, inputs[-1])
+
+    # --------------------------------------------------------- selectors
+
+    def lower_selector(self, node: graph.Selector) -> tracr.Select:
+        key = ("selector", node.id)
+        if key in self._memo:
+            return self._memo[key]
+        if self.causal and self.selectors[node.id].looks_ahead:
+            culprit = next((leaf for leaf in _leaves(node)
+                            if self.selectors[leaf.id].looks_ahead), node)
+            raise CompileError(f"`{culprit.name()}` selects later positions, so the program "
+                               f"is not causal", culprit.span,
+                               hint="restrict it to earlier positions, e.g. "
+                                    "`... and select(indices, indices, <=)`")
+        leaves = _leaves(node)
+        key_nodes = _unique(l.children[0] for l in leaves
+                            if not isinstance(l.children[0], graph.Constant))
+        query_nodes = _unique(l.children[1] for l in leaves
+                              if not isinstance(l.children[1], graph.Constant))
+        keys, unpack_key = self._operand(key_nodes, node)
+        queries, unpack_query = self._operand(query_nodes, node)
+
+        def predicate(key: Any, query: Any) -> bool:
+            return _holds(node, unpack_key(key), unpack_query(query))
+
+        select = tracr.Select(keys, queries, predicate)
+        select = select.named(self._unique_name(node.name(), "select"))
+        self.origins[select.label] = node.name()
+        self._memo[key] = select
+        return select
+
+    def _operand(self, nodes: list[graph.Sop], selector: graph.Selector):
+        """One categorical s-op carrying the values of `nodes`, and how to read them back."""
+        if not nodes:
+            return tracr.tokens, lambda value: {}
+        if len(nodes) == 1:
+            only = nodes[0]
+            return self.lower(only, CATEGORICAL), lambda value: {only.id: value}
+        sets = [self.value_set(n) for n in nodes]
+        _check_table(sets, selector, self)
+        packed = tracr.categorical(tracr.Map(lambda v: (v,), self.lower(nodes[0], CATEGORICAL),
+                                             simplify=False))
+        packed_values = {(v,) for v in sets[0]}
+        packed = self._record(packed, packed_values, nodes[0], suffix="tuple")
+        for inner, inner_values in zip(nodes[1:], sets[1:]):
+            packed = tracr.categorical(tracr.SequenceMap(lambda t, v: t + (v,), packed,
+                                                         self.lower(inner, CATEGORICAL)))
+            packed_values = {t + (v,) for t in packed_values for v in inner_values}
+            packed = self._record(packed, packed_values, selector, suffix="pair")
+        ids = [n.id for n in nodes]
+        return packed, lambda value: dict(zip(ids, value))
+
+    # ------------------------------------------------------------ naming
+
+    def _record(self, expr: tracr.SOp, values: set, node: graph.Node,
+                suffix: str = "") -> tracr.SOp:
+        expr = expr.named(self._unique_name(node.name(), suffix))
+        self.values[expr.label] = values
+        self.origins[expr.label] = node.name() + (f" ({suffix})" if suffix else "")
+        return expr
+
+    def _unique_name(self, name: str, suffix: str) -> str:
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40].strip("_")
+        base = (base or "sop") + (f"_{suffix}" if suffix else "")
+        candidate, n = base, 1
+        while candidate in self._names or candidate in ("tokens", "indices", "one"):
+            n += 1
+            candidate = f"{base}_{n}"
+        self._names.add(candidate)
+        return candidate
+
+    def _span_of(self, node: graph.Node) -> Span:
+        return node.span if node.span is not NO_SPAN else NO_SPAN
+
+
+@dataclass
+class _Region:
+    """An elementwise sub-graph as one function of its bases."""
+
+    bases: list[Any]
+    function: Callable[..., Any]
+    values: set
+    is_identity: bool
+    _linear: Optional[tuple] = None
+    _linear_checked: bool = False
+
+    @classmethod
+    def build(cls, root: graph.Sop, lowering: Lowering) -> "_Region":
+        order: list[graph.Node] = []
+        bases: list[Any] = []
+
+        def visit(node: graph.Node) -> None:
+            if any(node is seen for seen in order):
+                return
+            if isinstance(node, graph.Tokens):
+                if RAW_TOKENS not in bases:
+                    bases.append(RAW_TOKENS)
+            elif _is_elementwise(node):
+                for child in node.children:
+                    visit(child)
+            elif not any(node is b for b in bases):
+                bases.append(node)
+            order.append(node)
+
+        visit(root)
+        position = {id(b) if b != RAW_TOKENS else RAW_TOKENS: i for i, b in enumerate(bases)}
+
+        def function(*base_values: Any) -> Any:
+            computed: dict[int, Any] = {}
+            for node in order:
+                if isinstance(node, graph.Tokens):
+                    value = analysis.convert_token(base_values[position[RAW_TOKENS]],
+                                                   node.conversion, node)
+                elif isinstance(node, graph.Constant):
+                    value = node.value
+                elif _is_elementwise(node):
+                    value = analysis.apply_elementwise(node, [computed[c.id]
+                                                              for c in node.children])
+                else:
+                    value = base_values[position[id(node)]]
+                computed[node.id] = value
+            return computed[root.id]
+
+        sets = [lowering._base_value_set(b) for b in bases]
+        _check_table(sets, root, lowering)
+        values = set()
+        for combo in itertools.product(*sets):
+            try:
+                values.add(function(*combo))
+            except ops.OpError:
+                continue  # the interpreter fails on such inputs too
+        is_identity = len(bases) == 1 and (
+            (bases[0] is root) or
+            (bases[0] == RAW_TOKENS and all(function(v) == v and type(function(v)) is type(v)
+                                            for v in sets[0])))
+        return cls(bases, function, values, is_identity)
+
+    def linear_factors(self, lowering: Lowering) -> Optional[tuple[float, float]]:
+        """(a, b) when the region is a*x + b*y on its two bases' values, else None."""
+        if self._linear_checked:
+            return self._linear
+        self._linear_checked = True
+        if len(self.bases) != 2:
+            return None
+        try:
+            a, b = self.function(1, 0), self.function(0, 1)
+            if self.function(0, 0) != 0:
+                return None
+            sets = [lowering._base_value_set(base) for base in self.bases]
+            for x, y in itertools.product(*sets):
+                if abs(self.function(x, y) - (a * x + b * y)) > 1e-9:
+                    return None
+        except (ops.OpError, TypeError):
+            return None
+        self._linear = (a, b)
+        return self._linear
+
+
+def _is_elementwise(node: graph.Node) -> bool:
+    return isinstance(node, (graph.Map, graph.InList, graph.Constant, graph.Tokens))
+
+
+def _all_numbers(values: set) -> bool:
+    return all(isinstance(v, (int, float)) for v in values)
+
+
+def _show_values(values: set) -> str:
+    shown = sorted(values, key=repr)
+    text = ", ".join(repr(v) for v in shown[:6])
+    return "{" + text + (", ..." if len(shown) > 6 else "") + "}"
+
+
+def _check_table(sets: list[set], node: graph.Node, lowering: Lowering) -> None:
+    size = 1
+    for s in sets:
+        size *= max(1, len(s))
+    if size > MAX_TABLE:
+        raise CompileError(
+            f"`{node.name()}` combines s-ops with {size:,} value combinations, too many "
+            f"for one MLP (at most {MAX_TABLE:,})", lowering._span_of(node),
+            hint="compile for a smaller vocabulary or max length, or split the computation")
+
+
+def _leaves(node: graph.Selector) -> list[graph.Select]:
+    if isinstance(node, graph.Select):
+        return [node]
+    return _unique(leaf for child in node.children for leaf in _leaves(child))
+
+
+def _unique(nodes) -> list:
+    result: list = []
+    for node in nodes:
+        if not any(node is seen for seen in result):
+            result.append(node)
+    return result
+
+
+def _holds(node: graph.Selector, keys: dict[int, Any], queries: dict[int, Any]) -> bool:
+    """The selector formula for one key and one query, with the interpreter's semantics."""
+    if isinstance(node, graph.Select):
+        key_node, query_node = node.children
+        key = key_node.value if isinstance(key_node, graph.Constant) else keys[key_node.id]
+        query = query_node.value if isinstance(query_node, graph.Constant) else \
+            queries[query_node.id]
+        try:
+            return bool(ops.apply_scalar(node.op, key, query))
+        except ops.OpError:
+            return False
+    if isinstance(node, graph.SelectAnd):
+        return all(_holds(child, keys, queries) for child in node.children)
+    if isinstance(node, graph.SelectOr):
+        return any(_holds(child, keys, queries) for child in node.children)
+    return not _holds(node.children[0], keys, queries)

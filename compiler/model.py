@@ -1,0 +1,202 @@
+"""A compiled transformer: weights, layout, and a batched, jitted forward pass.
+
+The forward pass is tracr's model (no layer norm, ReLU MLPs, attention logits
+scaled by 1/sqrt(key size), masked logits set to -1e30), written in plain JAX
+so that a whole batch runs in one call. Inputs of different lengths are padded
+to `max_seq_len + 1` (BOS first) and padding keys are masked out of every
+attention, so an input's outputs do not depend on the rest of its batch.
+Outputs are decoded back to values: categorical outputs by argmax over the
+output space, numerical ones to the nearest value the s-op can take.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from compiler.assemble import Weights
+from rasp import evaluate
+from rasp.errors import RaspValueError
+
+BATCH_CHUNK = 4096
+
+
+@dataclass
+class Head:
+    layer: int
+    head: int
+    computes: str
+    label: str
+
+
+@dataclass
+class Layout:
+    """Which s-op each attention head and MLP computes, layer by layer."""
+
+    heads: list[Head] = field(default_factory=list)
+    mlps: dict[int, list[str]] = field(default_factory=dict)
+
+    def describe(self, num_layers: int) -> list[str]:
+        lines = []
+        for layer in range(num_layers):
+            for head in (h for h in self.heads if h.layer == layer):
+                lines.append(f"layer {layer} head {head.head}: {head.computes}")
+            for computes in self.mlps.get(layer, []):
+                lines.append(f"layer {layer} mlp: {computes}")
+        return lines
+
+
+@dataclass
+class CompiledModel:
+    """Exact transformer weights for one s-op of a RASP program."""
+
+    weights: Weights
+    vocab: list
+    max_seq_len: int
+    causal: bool
+    output_encoding: str            # "categorical" or "numerical"
+    output_values: list             # categorical: value of each output dimension
+    token_ids: dict                 # token_key(token) -> row of the token embedding
+    bos_id: int
+    pad_id: int
+    layout: Layout
+    sop: str = ""
+    source_hash: str = ""
+    encodings: dict[str, str] = field(default_factory=dict)
+    mlp_exactness: float = 100.0
+    compile_seconds: float = 0.0
+    bos: str = "compiler_bos"
+    _params: Optional[dict] = None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.weights.layers)
+
+    @property
+    def residual_width(self) -> int:
+        return self.weights.token_embed.shape[1]
+
+    def heads_per_layer(self) -> list[int]:
+        return [sum(1 for h in self.layout.heads if h.layer == layer)
+                for layer in range(self.num_layers)]
+
+    def parameter_count(self) -> int:
+        return self.weights.parameter_count()
+
+    def run(self, inputs: Iterable[Any]) -> list[list]:
+        """Decoded outputs for a batch of inputs (strings or token lists)."""
+        rows = [self._check(tokens) for tokens in inputs]
+        results: list[list] = []
+        for start in range(0, len(rows), BATCH_CHUNK):
+            chunk = rows[start:start + BATCH_CHUNK]
+            outputs = self.raw_outputs(chunk)
+            results.extend(self._decode(out[1:len(row) + 1]) for out, row in zip(outputs, chunk))
+        return results
+
+    def raw_outputs(self, rows: list[list]) -> np.ndarray:
+        """Unembedded outputs [batch, max_seq_len + 1, outputs] (BOS at position 0)."""
+        ids, mask = self.encode(rows)
+        return np.asarray(self._forward(ids, mask))
+
+    def residuals(self, rows: list[list]) -> list[np.ndarray]:
+        """The residual stream after each sub-layer, for inspection."""
+        ids, mask = self.encode(rows)
+        return [np.asarray(r) for r in _forward(self.params(), ids, mask, self.causal,
+                                                self.weights.num_heads,
+                                                self.weights.key_size, collect=True)[1]]
+
+    def attention(self, tokens: list) -> list[np.ndarray]:
+        """Attention weights per layer [heads, query, key] for one input, BOS included."""
+        ids, mask = self.encode([self._check(tokens)])
+        length = len(tokens) + 1
+        patterns = _forward(self.params(), ids, mask, self.causal, self.weights.num_heads,
+                            self.weights.key_size, collect=True)[2]
+        return [np.asarray(p[0, :, :length, :length]) for p in patterns]
+
+    def encode(self, rows: list[list]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids with BOS first and PAD after, padded to a bucketed batch size."""
+        batch = 1 << max(3, (len(rows) - 1).bit_length())
+        width = self.max_seq_len + 1
+        ids = np.full((batch, width), self.pad_id, dtype=np.int32)
+        ids[:, 0] = self.bos_id
+        for i, row in enumerate(rows):
+            ids[i, 1:len(row) + 1] = [self.token_ids[token_key(t)] for t in row]
+        return ids, ids != self.pad_id
+
+    def params(self) -> dict:
+        if self._params is None:
+            w = self.weights
+            self._params = {
+                "token_embed": jnp.asarray(w.token_embed, jnp.float32),
+                "pos_embed": jnp.asarray(w.pos_embed, jnp.float32),
+                "unembed": jnp.asarray(w.unembed, jnp.float32),
+                "layers": [{k: jnp.asarray(v, jnp.float32) for k, v in layer.items()}
+                           for layer in w.layers],
+            }
+        return self._params
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> jax.Array:
+        return _jitted_forward(self.params(), ids, mask, self.causal, self.weights.num_heads,
+                               self.weights.key_size)
+
+    def _check(self, tokens: Any) -> list:
+        row = evaluate.normalise_input(tokens)
+        if len(row) > self.max_seq_len:
+            raise RaspValueError(f"input of length {len(row)} is longer than the model's "
+                                 f"max_seq_len {self.max_seq_len}",
+                                 hint=f"compile with a max length of at least {len(row)}")
+        for token in row:
+            if token_key(token) not in self.token_ids:
+                raise RaspValueError(f"token {token!r} is not in the model's vocabulary "
+                                     f"{_show_vocab(self.vocab)}")
+        return row
+
+    def _decode(self, outputs: np.ndarray) -> list:
+        if self.output_encoding == "categorical":
+            return [self.output_values[i] for i in outputs.argmax(axis=-1).tolist()]
+        values = np.asarray(self.output_values, dtype=np.float64)
+        nearest = np.abs(outputs.reshape(-1, 1) - values[None, :]).argmin(axis=1)
+        return [self.output_values[i] for i in nearest.tolist()]
+
+
+def token_key(token: Any) -> tuple:
+    """Tells True from 1 (equal in Python) but lets 1 and 1.0 match, as the interpreter does."""
+    kind = "bool" if isinstance(token, bool) else "str" if isinstance(token, str) else "number"
+    return (kind, token)
+
+
+def _show_vocab(vocab: list) -> str:
+    shown = ", ".join(repr(v) for v in vocab[:12])
+    return "{" + shown + (", ..." if len(vocab) > 12 else "") + "}"
+
+
+def _forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool, num_heads: int,
+             key_size: int, collect: bool = False):
+    batch, width = ids.shape
+    x = params["token_embed"][ids] + params["pos_embed"][jnp.arange(width)][None]
+    allowed = mask[:, None, None, :]
+    if causal:
+        allowed = allowed & jnp.tril(jnp.ones((width, width), dtype=bool))[None, None]
+    residuals, patterns = [], []
+    for layer in params["layers"]:
+        def heads(w):
+            return (x @ w).reshape(batch, width, num_heads, key_size)
+        logits = jnp.einsum("bthd,bThd->bhtT", heads(layer["query"]), heads(layer["key"]))
+        logits = jnp.where(allowed, logits / np.sqrt(key_size), -1e30)
+        weights = jax.nn.softmax(logits, axis=-1)
+        attended = jnp.einsum("bhtT,bThd->bthd", weights, heads(layer["value"]))
+        x = x + attended.reshape(batch, width, num_heads * key_size) @ layer["linear"]
+        residuals.append(x)
+        x = x + jax.nn.relu(x @ layer["linear_1"]) @ layer["linear_2"]
+        residuals.append(x)
+        patterns.append(weights)
+    out = x @ params["unembed"]
+    return (out, residuals, patterns) if collect else out
+
+
+_jitted_forward = functools.partial(jax.jit, static_argnums=(3, 4, 5))(_forward)
