@@ -37,9 +37,23 @@ def parse(text: str, filename: str = "<input>") -> ast.Module:
     """Parse a whole file or REPL entry; raise `RaspSyntaxError` on bad input."""
     try:
         tree = _lark().parse(text)
+        return _ToAst(filename).transform(tree)
     except lark.exceptions.UnexpectedInput as error:
         raise _syntax_error(error, text, filename) from None
-    return _ToAst(filename).transform(tree)
+    except lark.exceptions.VisitError as error:
+        if isinstance(error.orig_exc, RaspSyntaxError):
+            raise error.orig_exc.with_source(text) from None
+        if not isinstance(error.orig_exc, RecursionError):
+            raise
+        raise _too_deep(filename, text) from None
+    except RecursionError:
+        raise _too_deep(filename, text) from None
+
+
+def _too_deep(filename: str, text: str) -> RaspSyntaxError:
+    return RaspSyntaxError("the program is nested too deeply to parse",
+                           ast.Span(filename, 1, 1, 1, 2), source=text,
+                           hint="split deep expressions into several assignments")
 
 
 def parse_expression(text: str, filename: str = "<input>") -> ast.Expr:
@@ -161,7 +175,11 @@ class _ToAst(Transformer):
 
     # expressions
     def int_lit(self, meta, children):
-        return ast.IntLit(int(children[0]), self._s(meta))
+        try:
+            return ast.IntLit(int(children[0]), self._s(meta))
+        except ValueError:
+            raise RaspSyntaxError(f"integer literal of {len(children[0])} digits is too long",
+                                  self._s(meta)) from None
 
     def float_lit(self, meta, children):
         return ast.FloatLit(float(children[0]), self._s(meta))

@@ -94,6 +94,9 @@ class Workspace:
             self.interpreter(scope, path.parent).execute_module(module)
         except RaspError as error:
             raise self.attach_source(error) from None
+        except RecursionError:
+            raise RaspValueError(f"{filename}: the program is nested too deeply to run",
+                                 hint="split deep expressions into several assignments") from None
         return LoadedFile(path, source, kinds, scope)
 
     def attach_source(self, error: RaspError) -> RaspError:

@@ -328,14 +328,10 @@ def test_mutated_programs_raise_only_rasp_errors(text: str) -> None:
     parses_or_raises_rasp_error(text)
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: int() of a literal over 4300 digits "
-                   "raises ValueError, which escapes wrapped in lark's VisitError")
 def test_huge_integer_literal() -> None:
     parses_or_raises_rasp_error("x = " + "9" * 5000 + ";")
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: the recursive tree transformer "
-                   "overflows the stack (RecursionError / VisitError) on deep nesting")
 @pytest.mark.parametrize("source", [
     "x = " + "a + " * 600 + "a;",
     "x = " + "[" * 400 + "]" * 400 + ";",
