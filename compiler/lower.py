@@ -184,9 +184,26 @@ class Lowering:
             self._regions[node.id] = _Region.build(node, self)
         return self._regions[node.id]
 
+    def compresses(self, node: graph.Sop) -> bool:
+        """Whether a multi-input elementwise node is worth its own MLP.
+
+        Inlining it into its consumers would make them tables over the product
+        of its inputs' values; when it takes fewer values than that, computing
+        it once and reading its result is smaller.
+        """
+        region = self.region(node)
+        if len(region.bases) < 2:
+            return False
+        product = 1
+        for base in region.bases:
+            product *= max(1, len(self._base_value_set(base)))
+        return len(region.values) < product
+
     def _base_value_set(self, base: Any) -> set:
         if base == RAW_TOKENS:
             return set(self.vocab)
+        if _is_elementwise(base):
+            return self.value_set(base)
         if isinstance(base, graph.Aggregate) and self._averages(base):
             values = analysis.mean_values(self.max_seq_len)
             if self.selectors[base.children[0].id].can_be_empty:
@@ -348,13 +365,19 @@ class _Region:
         order: list[graph.Node] = []
         bases: list[Any] = []
 
+        seen: set[int] = set()
+        inputs = _input_count(root)
+
         def visit(node: graph.Node) -> None:
-            if any(node is seen for seen in order):
+            if node.id in seen:
                 return
+            seen.add(node.id)
             if isinstance(node, graph.Tokens):
                 if RAW_TOKENS not in bases:
                     bases.append(RAW_TOKENS)
-            elif _is_elementwise(node):
+            elif _is_elementwise(node) and not (
+                    node is not root and _input_count(node) < inputs and
+                    lowering.compresses(node)):
                 for child in node.children:
                     visit(child)
             elif not any(node is b for b in bases):
@@ -372,7 +395,7 @@ class _Region:
                                                    node.conversion, node)
                 elif isinstance(node, graph.Constant):
                     value = node.value
-                elif _is_elementwise(node):
+                elif _is_elementwise(node) and id(node) not in position:
                     value = analysis.apply_elementwise(node, [computed[c.id]
                                                               for c in node.children])
                 else:
@@ -413,6 +436,24 @@ class _Region:
             return None
         self._linear = (a, b)
         return self._linear
+
+
+def _input_count(root: graph.Node) -> int:
+    """How many distinct non-elementwise inputs an elementwise node reads, uncut."""
+    inputs: set = set()
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        if isinstance(node, graph.Tokens):
+            inputs.add(RAW_TOKENS)
+        elif _is_elementwise(node):
+            stack.extend(node.children)
+        else:
+            inputs.add(node.id)
+    return len(inputs)
 
 
 def _is_elementwise(node: graph.Node) -> bool:
