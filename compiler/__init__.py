@@ -8,6 +8,7 @@
 
 from compiler.compile import compile
 from compiler.errors import CompileError
+from compiler.export import load_model, save_model
 from compiler.model import CompiledModel
 
-__all__ = ["compile", "CompileError", "CompiledModel"]
+__all__ = ["compile", "CompileError", "CompiledModel", "load_model", "save_model"]
