@@ -59,6 +59,7 @@ def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
         encodings=_encodings(built), mlp_exactness=built.mlp_exactness)
     if verify:
         check_against_interpreter(model, node, sample)
+        model.verified_inputs = len(sample)
     model.compile_seconds = time.perf_counter() - started
     return model
 

@@ -264,14 +264,7 @@ class Lowering:
         _check_table(sets, node, self)
         if len(inputs) == 2:
             return tracr.SequenceMap(region.function, inputs[0], inputs[1])
-        packed = inputs[0]
-        packed_values = {(v,) for v in sets[0]}
-        packed = tracr.categorical(tracr.Map(lambda v: (v,), packed, simplify=False))
-        packed = self._record(packed, packed_values, node, suffix="tuple")
-        for inner, inner_values in zip(inputs[1:-1], sets[1:-1]):
-            packed = tracr.categorical(tracr.SequenceMap(lambda t, v: t + (v,), packed, inner))
-            packed_values = {t + (v,) for t in packed_values for v in inner_values}
-            packed = self._record(packed, packed_values, node, suffix="tuple")
+        packed = self._tuples(inputs[:-1], sets[:-1], node)
         function = region.function
         return tracr.SequenceMap(lambda t, v: function(*t, v), packed, inputs[-1])
 
@@ -314,17 +307,25 @@ class Lowering:
             return self.lower(only, CATEGORICAL), lambda value: {only.id: value}
         sets = [self.value_set(n) for n in nodes]
         _check_table(sets, selector, self)
-        packed = tracr.categorical(tracr.Map(lambda v: (v,), self.lower(nodes[0], CATEGORICAL),
-                                             simplify=False))
-        packed_values = {(v,) for v in sets[0]}
-        packed = self._record(packed, packed_values, nodes[0], suffix="tuple")
-        for inner, inner_values in zip(nodes[1:], sets[1:]):
-            packed = tracr.categorical(tracr.SequenceMap(lambda t, v: t + (v,), packed,
-                                                         self.lower(inner, CATEGORICAL)))
-            packed_values = {t + (v,) for t in packed_values for v in inner_values}
-            packed = self._record(packed, packed_values, selector, suffix="pair")
+        memo_key = ("tuple",) + tuple(n.id for n in nodes)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self._tuples(
+                [self.lower(n, CATEGORICAL) for n in nodes], sets, selector)
+        packed = self._memo[memo_key]
         ids = [n.id for n in nodes]
         return packed, lambda value: dict(zip(ids, value))
+
+    def _tuples(self, inputs: list[tracr.SOp], sets: list[set],
+                node: graph.Node) -> tracr.SOp:
+        """One categorical s-op of tuples of the inputs' values (at least two inputs)."""
+        packed = tracr.categorical(tracr.SequenceMap(lambda a, b: (a, b), inputs[0], inputs[1]))
+        values = set(itertools.product(sets[0], sets[1]))
+        packed = self._record(packed, values, node, suffix="pair")
+        for inner, inner_values in zip(inputs[2:], sets[2:]):
+            packed = tracr.categorical(tracr.SequenceMap(lambda t, v: t + (v,), packed, inner))
+            values = {t + (v,) for t in values for v in inner_values}
+            packed = self._record(packed, values, node, suffix="tuple")
+        return packed
 
     # ------------------------------------------------------------ naming
 

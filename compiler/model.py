@@ -70,6 +70,7 @@ class CompiledModel:
     encodings: dict[str, str] = field(default_factory=dict)
     mlp_exactness: float = 100.0
     compile_seconds: float = 0.0
+    verified_inputs: int = 0
     bos: str = "compiler_bos"
     _params: Optional[dict] = None
 

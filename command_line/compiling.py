@@ -1,0 +1,160 @@
+"""`rasp compile`, `rasp check` and `rasp inspect`: the compiler at the command line.
+
+Each function prints its report and returns the exit code; `main.py` wires
+them to the command line and turns `RaspError`s into one located line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Optional
+
+import compiler
+import rasp
+from compiler.compile import outputs_equal
+from rasp.inputs import parse_input
+
+# `--exhaustive` refuses to enumerate more inputs than this.
+EXHAUSTIVE_LIMIT = 2_000_000
+
+
+def parse_vocab(text: str) -> list:
+    """`"abc"` (characters) or `[1, 2, 3]` (tokens), as on the command line."""
+    return parse_input(text, origin="--vocab")
+
+
+def compile_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,
+                    out: Optional[Path], search_path: list[Path]) -> int:
+    program = rasp.load(file, search_path=search_path)
+    model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal)
+    print(summary(model))
+    print(f"exactness check: equal to the interpreter on all {model.verified_inputs:,} "
+          f"sampled inputs (every short input and random ones up to length {max_len})")
+    if out is not None:
+        compiler.save_model(model, out)
+        print(f"saved to {out}/ (weights.npz, manifest.json)")
+    return 0
+
+
+def summary(model: compiler.CompiledModel) -> str:
+    lines = [
+        f"s-op:            {model.sop}",
+        f"vocabulary:      {model.vocab}",
+        f"max length:      {model.max_seq_len}" + ("  (causal)" if model.causal else ""),
+        f"layers:          {model.num_layers}",
+        f"heads per layer: {model.heads_per_layer()}",
+        f"residual width:  {model.residual_width}",
+        f"parameters:      {model.parameter_count():,}",
+        f"output:          {model.output_encoding}",
+        f"compile time:    {model.compile_seconds:.2f} s",
+        "layout:",
+    ]
+    lines += ["  " + line for line in model.layout.describe(model.num_layers)]
+    return "\n".join(lines)
+
+
+def check_command(file: Path, sop: str, vocab: str, max_len: int, exhaustive: bool,
+                  examples: int, search_path: list[Path]) -> int:
+    program = rasp.load(file, search_path=search_path)
+    tokens = parse_vocab(vocab)
+    model = compiler.compile(program, sop, tokens, max_len, verify=False)
+    started = time.perf_counter()
+    if exhaustive:
+        counterexample, checked = _exhaustive(program, sop, model, tokens, max_len)
+    else:
+        counterexample, checked = _search(program, sop, model, tokens, max_len, examples)
+    elapsed = time.perf_counter() - started
+    if counterexample is None:
+        how = "every input" if exhaustive else "Hypothesis-generated inputs"
+        print(f"equal: compiled model and interpreter agree on {checked:,} inputs ({how} of "
+              f"length 1..{max_len}, {elapsed:.1f} s)")
+        return 0
+    want = program.run(sop, [counterexample])[0]
+    got = model.run([counterexample])[0]
+    print(f"DIFFERENT on input {counterexample!r}:\n  interpreter: {want}\n  model:       {got}")
+    return 1
+
+
+def _exhaustive(program, sop, model, tokens, max_len):
+    total = sum(len(tokens) ** n for n in range(1, max_len + 1))
+    if total > EXHAUSTIVE_LIMIT:
+        raise rasp.RaspValueError(
+            f"--exhaustive would check {total:,} inputs (more than {EXHAUSTIVE_LIMIT:,})",
+            hint="use a smaller --vocab or --max-len, or drop --exhaustive")
+    for length in range(1, max_len + 1):
+        for batch in _batches(itertools.product(tokens, repeat=length), 4096):
+            expected = program.run(sop, batch)
+            actual = model.run(batch)
+            for tokens_in, want, got in zip(batch, expected, actual):
+                if not outputs_equal(want, got):
+                    return tokens_in, total
+    return None, total
+
+
+def _batches(iterable, size):
+    iterator = iter(iterable)
+    while batch := [list(x) for x in itertools.islice(iterator, size)]:
+        yield batch
+
+
+def _search(program, sop, model, tokens, max_len, examples):
+    from hypothesis import HealthCheck, find, settings, strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    def differs(candidate: list) -> bool:
+        return not outputs_equal(program.run(sop, [candidate])[0], model.run([candidate])[0])
+
+    inputs = st.lists(st.sampled_from(tokens), min_size=1, max_size=max_len)
+    try:
+        found = find(inputs, differs, settings=settings(
+            max_examples=examples, database=None, deadline=None,
+            suppress_health_check=list(HealthCheck)))
+    except NoSuchExample:
+        return None, examples
+    return found, examples
+
+
+def inspect_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,
+                    input_text: Optional[str], out: Optional[Path],
+                    search_path: list[Path]) -> int:
+    program = rasp.load(file, search_path=search_path)
+    model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal)
+    print(summary(model))
+    if input_text is None:
+        return 0
+    tokens = parse_input(input_text, origin="--input")
+    folder = out or Path(f"{sop}_attention")
+    paths = save_attention_heatmaps(model, tokens, folder)
+    print(f"attention on {tokens!r}: {len(paths)} heatmaps in {folder}/")
+    return 0
+
+
+def save_attention_heatmaps(model: compiler.CompiledModel, tokens: list,
+                            folder: Path) -> list[Path]:
+    """One PNG per attention head that computes something, for one input."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = ["BOS"] + [str(t) for t in tokens]
+    paths = []
+    for layer, pattern in enumerate(model.attention(tokens)):
+        for head in (h for h in model.layout.heads if h.layer == layer):
+            figure, axes = plt.subplots(figsize=(1 + 0.45 * len(labels),) * 2)
+            axes.imshow(pattern[head.head], vmin=0, vmax=1, cmap="Blues")
+            axes.set_xticks(range(len(labels)), labels)
+            axes.set_yticks(range(len(labels)), labels)
+            axes.set_xlabel("key")
+            axes.set_ylabel("query")
+            axes.set_title(f"layer {layer} head {head.head}\n{head.computes}"[:80], fontsize=8)
+            figure.tight_layout()
+            path = folder / f"layer{layer}_head{head.head}.png"
+            temporary = path.with_name(f".{path.name}.tmp.png")
+            figure.savefig(temporary, dpi=100)
+            plt.close(figure)
+            temporary.replace(path)
+            paths.append(path)
+    return paths
