@@ -8,7 +8,10 @@ the compiler lowers the same graph to tracr.
 
 Nodes are interned: building a node equal to an existing one (same kind, same
 parameters, same children) returns the existing node, so common
-sub-expressions are shared and nodes compare by identity. Primitives:
+sub-expressions are shared and nodes compare by identity. Each workspace
+interns into its own table (seeded with the standard library's nodes), so the
+name and source span a node takes from its first assignment never leak from
+one program into another. Primitives:
 
 * s-ops: `Tokens(conversion)`, `Indices`, `Length`, `Constant(value)`,
   `Map(op, args)` (an elementwise operation of `rasp.ops` on s-ops and
@@ -20,14 +23,35 @@ sub-expressions are shared and nodes compare by identity. Primitives:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import weakref
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from rasp.ast import NO_SPAN, Span
 
 _ids = itertools.count()
-_interned: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+NodeTable = weakref.WeakValueDictionary
+# The table the standard library and the primitives are built in.
+_base_table: NodeTable = weakref.WeakValueDictionary()
+_current_table: contextvars.ContextVar[NodeTable] = contextvars.ContextVar(
+    "rasp_node_table", default=_base_table)
+
+
+def new_table() -> NodeTable:
+    """A table for one workspace: it shares the nodes already in the base table."""
+    return weakref.WeakValueDictionary(_base_table)
+
+
+@contextlib.contextmanager
+def interning(table: NodeTable) -> Iterator[None]:
+    """Build nodes into `table` within the block."""
+    token = _current_table.set(table)
+    try:
+        yield
+    finally:
+        _current_table.reset(token)
 
 
 def _key_of(value: Any) -> Any:
@@ -54,7 +78,8 @@ class Node:
     @classmethod
     def make(cls, params: tuple, children: tuple["Node", ...], span: Span = NO_SPAN):
         key = (cls.__name__, _key_of(params), tuple(c.id for c in children))
-        node = _interned.get(key)
+        table = _current_table.get()
+        node = table.get(key)
         if node is None:
             node = object.__new__(cls)
             node.id = next(_ids)
@@ -62,7 +87,7 @@ class Node:
             node.children = children
             node.span = span
             node.label = None
-            _interned[key] = node
+            table[key] = node
         return node
 
     def name(self) -> str:

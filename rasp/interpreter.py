@@ -127,6 +127,8 @@ class Interpreter:
     scope: Scope
     loader: Optional[Loader] = None
     reserved: frozenset[str] = field(default_factory=frozenset)
+    # Where new graph nodes are interned; None keeps the caller's table.
+    nodes: Optional[graph.NodeTable] = None
 
     # ---------------------------------------------------------- statements
 
@@ -137,6 +139,12 @@ class Interpreter:
         return results
 
     def execute(self, statement: Any) -> Result:
+        if self.nodes is None:
+            return self._execute(statement)
+        with graph.interning(self.nodes):
+            return self._execute(statement)
+
+    def _execute(self, statement: Any) -> Result:
         if isinstance(statement, ast.Assign):
             return self._assign(statement)
         if isinstance(statement, ast.ExprStmt):

@@ -54,6 +54,7 @@ class Workspace:
         self.library_scope.variables.update(library.primitives())
         self.library_scope.variables.update(library_file.public_values())
         self.reserved = frozenset(self.library_scope.variables)
+        self.nodes = graph.new_table()
         self.sources["rasplib.rasp"] = library_file.source
 
     def static_scope(self) -> dict[str, Any]:
@@ -63,7 +64,8 @@ class Workspace:
         return Scope(self.library_scope)
 
     def interpreter(self, scope: Scope, directory: Optional[Path]) -> Interpreter:
-        return Interpreter(scope, loader=self._value_loader(directory), reserved=self.reserved)
+        return Interpreter(scope, loader=self._value_loader(directory), reserved=self.reserved,
+                           nodes=self.nodes)
 
     def checker(self, directory: Optional[Path]) -> Checker:
         return Checker(self.static_scope(), loader=self._kind_loader(directory))
