@@ -2,16 +2,19 @@
 
     rasp run FILE --sop NAME [INPUT ...] [--inputs FILE.jsonl] [--json] [-I DIR ...]
     rasp repl [FILE ...] [-I DIR ...]
+    rasp compile FILE --sop NAME --vocab V --max-len N [--causal] [-o DIR]
+    rasp check FILE --sop NAME --vocab V --max-len N [--exhaustive] [--examples K]
+    rasp inspect FILE --sop NAME --vocab V --max-len N [--input INPUT] [-o DIR]
 
 Guarantees: every mistake a user can make (a missing or unreadable file, a
 syntax or type error in the program, an unknown s-op, a malformed input, a
 run-time error) is reported as ONE located line on stderr, `file:line:col:
 message (hint: ...)`, and the exit code is 2; typer's own usage errors exit
-with 2 as well. No Python traceback is shown for them.
+with 2 as well. No Python traceback is shown for them. `rasp check` exits with
+1 when it finds an input on which the compiled model and the interpreter differ.
 
-Each subcommand is one function below; the ones still to come (`compile`,
-`check`, `inspect`, `generalize`) get their own the same way, wrapping their
-work in `_user_errors()`.
+Each subcommand is one function below wrapping its work in `_user_errors()`;
+the compiler's commands do their work in `compiling.py`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
+from command_line import compiling
 from rasp import display, repl
 from rasp.ast import NO_SPAN, Span
 from rasp.errors import RaspError
@@ -33,7 +37,8 @@ USAGE_ERROR = 2
 
 app = typer.Typer(
     name="rasp",
-    help="RASP (Weiss, Goldberg & Yahav 2021): run programs, or explore them in a REPL.",
+    help="RASP (Weiss, Goldberg & Yahav 2021): run programs, explore them in a REPL, "
+         "compile them to transformer weights.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -109,6 +114,65 @@ def repl_command(
 ) -> None:
     """An interactive session, like the original RASP REPL (`exit` or Ctrl-D to leave)."""
     repl.start(files or (), search_path or ())
+
+
+File = Annotated[Path, typer.Argument(metavar="FILE", help="The RASP program.",
+                                      show_default=False)]
+SopName = Annotated[str, typer.Option("--sop", help="The s-op to compile.", show_default=False)]
+Vocab = Annotated[str, typer.Option(
+    "--vocab", metavar="V", help='The input vocabulary as a RASP literal: "abc" or [1, 2, 3].',
+    show_default=False)]
+MaxLen = Annotated[int, typer.Option(
+    "--max-len", metavar="N", min=1, help="The longest input the model takes.",
+    show_default=False)]
+Causal = Annotated[bool, typer.Option(
+    "--causal", help="Compile a causal model; refused if the program reads later positions.")]
+
+
+@app.command("compile")
+def compile_command(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
+                    causal: Causal = False,
+                    out: Annotated[Optional[Path], typer.Option(
+                        "--out", "-o", metavar="DIR",
+                        help="Save the weights and a JSON manifest here.")] = None,
+                    search_path: SearchPath = None) -> None:
+    """Compile an s-op to transformer weights (through tracr), check it, print a summary."""
+    with _user_errors():
+        code = compiling.compile_command(file, sop, vocab, max_len, causal, out,
+                                         search_path or [])
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
+          exhaustive: Annotated[bool, typer.Option(
+              "--exhaustive", help="Check every input up to --max-len instead of searching.")]
+          = False,
+          examples: Annotated[int, typer.Option(
+              "--examples", min=1, help="How many inputs Hypothesis tries.")] = 1000,
+          search_path: SearchPath = None) -> None:
+    """Compare the compiled model with the interpreter; exit 1 with a minimal counterexample."""
+    with _user_errors():
+        code = compiling.check_command(file, sop, vocab, max_len, exhaustive, examples,
+                                       search_path or [])
+    raise typer.Exit(code)
+
+
+@app.command()
+def inspect(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
+            causal: Causal = False,
+            input_text: Annotated[Optional[str], typer.Option(
+                "--input", metavar="INPUT",
+                help="Draw each head's attention on this input (a RASP literal).")] = None,
+            out: Annotated[Optional[Path], typer.Option(
+                "--out", "-o", metavar="DIR",
+                help="Folder for the heatmaps (default: SOP_attention).")] = None,
+            search_path: SearchPath = None) -> None:
+    """Show which s-op each layer and head computes, and attention heatmaps on one input."""
+    with _user_errors():
+        code = compiling.inspect_command(file, sop, vocab, max_len, causal, input_text, out,
+                                         search_path or [])
+    raise typer.Exit(code)
 
 
 def main() -> None:
