@@ -1,0 +1,61 @@
+"""Accuracy-against-length plots of a results.json, as PNG bytes.
+
+One line per positional encoding: the mean over seeds at each evaluated length, with a band
+for the 95% interval over seeds (as stored in results.json), and the training range shaded so
+that the eye finds where extrapolation starts.
+
+The figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so that making
+a report neither needs a display nor switches the backend of a program that imports this.
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+# (file name in plots/, key prefix in a results.json length entry, axis label)
+METRICS: tuple[tuple[str, str, str], ...] = (
+    ("exact_match.png", "exact_match", "exact match"),
+    ("token_accuracy.png", "token_accuracy", "token accuracy"),
+)
+
+
+def plot_metric(results: dict, metric: str, label: str) -> bytes:
+    """The PNG of `metric` ("exact_match" or "token_accuracy") against input length."""
+    figure = Figure(figsize=(7.0, 4.0), dpi=110)
+    FigureCanvasAgg(figure)  # attaches the Agg canvas that savefig renders with
+    axes = figure.add_subplot()
+    low, high = results["task"]["train_lengths"]
+    axes.axvspan(low - 0.5, high + 0.5, color="0.88", label=f"training lengths {low}-{high}")
+    for run in results["runs"]:
+        _plot_run(axes, run, metric)
+    axes.set_xlabel("input length")
+    axes.set_ylabel(label)
+    axes.set_ylim(-0.03, 1.03)
+    axes.set_title(f"{results['task']['name']}: {label} against length "
+                   f"(mean over seeds, 95% interval)", fontsize=10)
+    axes.grid(True, color="0.8", linewidth=0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # lengths are whole numbers
+    axes.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    # No "Software" entry: the PNG then depends on the data alone, not on the installed version.
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _plot_run(axes: Axes, run: dict, metric: str) -> None:
+    """One encoding's line and its seed-interval band."""
+    entries = sorted(run["lengths"], key=lambda entry: entry["length"])
+    lengths = [entry["length"] for entry in entries]
+    means = [entry[f"{metric}_mean"] for entry in entries]
+    lows = [entry[f"{metric}_ci95"][0] for entry in entries]
+    highs = [entry[f"{metric}_ci95"][1] for entry in entries]
+    fitted = sum(run["fitted"])
+    (line,) = axes.plot(lengths, means, marker="o", markersize=3, linewidth=1.5,
+                        label=f"{run['positions']} ({fitted}/{len(run['seeds'])} seeds fitted)")
+    axes.fill_between(lengths, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)

@@ -1,0 +1,249 @@
+"""The report of a run, built from a hand-written results.json (tests/data/results_example.json).
+
+The fixture: reverse, trained on lengths 1-5 and tested on 6-15 (shown in bins 6-10 and
+11-15), encodings `learned` (seeds 0 and 1 fitted, seed 2 not) and `rope` (all fitted), 64
+examples per length. Its numbers are chosen so that each seed's mean over a range is round:
+learned seeds average (1, 1, 0.5) over 1-5, (0.6, 0.4, 0.2) over 6-10 and 0 over 11-15.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from generalization.report import (
+    LengthRange, Mono, ResultsError, SCHEMA, Table, length_ranges, load_results, summary_table,
+    to_markdown, write_report,
+)
+from rasp.errors import RaspError
+
+FIXTURE = Path(__file__).parent / "data" / "results_example.json"
+T_975_2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom (3 seeds)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(FIXTURE, folder / "results.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """One report built from the fixture, shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("built")
+    shutil.copy(FIXTURE, folder / "results.json")
+    return folder, write_report(folder)
+
+
+def fixture_results() -> dict:
+    return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every table row of a markdown text."""
+    return [[cell.strip() for cell in line.strip().strip("|").split(" | ")]
+            for line in text.splitlines() if line.startswith("| ")]
+
+
+def interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% t-interval of three values, clipped to [0, 1], computed by hand."""
+    mean = sum(values) / 3
+    spread = math.sqrt(sum((value - mean) ** 2 for value in values) / 2)
+    half = T_975_2 * spread / math.sqrt(3)
+    return mean, max(0.0, mean - half), min(1.0, mean + half)
+
+
+# ----------------------------------------------------------------- files
+
+
+def test_write_report_writes_markdown_html_and_plots(built: tuple[Path, list[Path]]) -> None:
+    folder, written = built
+    assert written == [folder / "report.md", folder / "report.html",
+                       folder / "plots" / "exact_match.png",
+                       folder / "plots" / "token_accuracy.png"]
+    assert all(path.is_file() and path.stat().st_size > 0 for path in written)
+    # Atomic writes leave no temporary file behind.
+    assert not [path for path in folder.rglob("*") if path.name.endswith(".tmp")]
+
+
+def test_plots_are_valid_pngs(built: tuple[Path, list[Path]]) -> None:
+    folder, _ = built
+    for name in ("exact_match.png", "token_accuracy.png"):
+        path = folder / "plots" / name
+        assert path.read_bytes().startswith(PNG_SIGNATURE)
+        pixels = matplotlib.image.imread(path)
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 400
+        assert pixels.std() > 0  # something was drawn
+
+
+def test_rebuilding_gives_identical_files(run_dir: Path) -> None:
+    first = {path: path.read_bytes() for path in write_report(run_dir)}
+    second = {path: path.read_bytes() for path in write_report(run_dir)}
+    assert first == second
+
+
+def test_broken_results_write_nothing(run_dir: Path) -> None:
+    (run_dir / "results.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ResultsError):
+        write_report(run_dir)
+    assert sorted(path.name for path in run_dir.iterdir()) == ["results.json"]
+
+
+# ----------------------------------------------------------------- numbers
+
+
+def test_length_ranges_per_length_or_in_round_bins() -> None:
+    def labels(train: list[int], test: list[int]) -> list[str]:
+        return [span.label for span in length_ranges({"train_lengths": train,
+                                                       "test_lengths": test})]
+
+    assert labels([1, 10], [11, 16]) == ["train 1-10", "11", "12", "13", "14", "15", "16"]
+    assert labels([1, 10], [11, 20]) == ["train 1-10", "11-15", "16-20"]
+    assert labels([1, 10], [11, 50]) == ["train 1-10", *(f"{low}-{low + 4}"
+                                                          for low in range(11, 51, 5))]
+    assert labels([1, 20], [21, 62])[-1] == "61-62"  # 42 lengths: bins of 10, the last short
+    assert length_ranges({"train_lengths": [3, 3], "test_lengths": [4, 4]}) == [
+        LengthRange("train", 3, 3), LengthRange("test", 4, 4)]
+
+
+def test_summary_table_means_and_intervals_over_seeds() -> None:
+    learned, rope = summary_table(load_results(FIXTURE))
+    assert (learned["positions"], learned["seeds"], learned["fitted"],
+            learned["fitted_seeds"]) == ("learned", 3, 2, [0, 1])
+    assert (rope["positions"], rope["fitted"]) == ("rope", 3)
+    assert [stats["label"] for stats in learned["ranges"]] == ["train 1-5", "6-10", "11-15"]
+    train, near, far = learned["ranges"]
+    for stats, per_seed, fitted_mean in ((train, [1.0, 1.0, 0.5], 1.0),
+                                         (near, [0.6, 0.4, 0.2], 0.5),
+                                         (far, [0.0, 0.0, 0.0], 0.0)):
+        mean, low, high = interval(per_seed)
+        assert stats["exact_match_mean"] == pytest.approx(mean)
+        assert stats["exact_match_ci95"] == pytest.approx([low, high])
+        assert stats["exact_match_fitted_mean"] == pytest.approx(fitted_mean)
+        assert stats["evaluated"] == 5
+    assert rope["ranges"][1]["exact_match_mean"] == pytest.approx(0.9)
+
+
+def test_range_without_evaluated_lengths_is_not_available(run_dir: Path) -> None:
+    results = fixture_results()
+    results["runs"][1]["lengths"] = [entry for entry in results["runs"][1]["lengths"]
+                                     if entry["length"] <= 10]
+    (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    far = summary_table(load_results(run_dir / "results.json"))[1]["ranges"][2]
+    assert far["evaluated"] == 0 and far["exact_match_mean"] is None
+    write_report(run_dir)
+    assert ["rope", "3/3", "100.0", "90.0", "n/a"] in markdown_rows(
+        (run_dir / "report.md").read_text(encoding="utf-8"))
+
+
+def test_markdown_has_the_tables_with_the_right_numbers(built: tuple[Path, list[Path]]) -> None:
+    text = (built[0] / "report.md").read_text(encoding="utf-8")
+    rows = markdown_rows(text)
+    assert text.startswith("# Length generalization: reverse_small\n")
+    # Summary: exact match % over all seeds per range.
+    assert ["positions", "fitted seeds", "train 1-5", "6-10", "11-15"] in rows
+    assert ["learned", "2/3", "83.3", "40.0", "0.0"] in rows
+    assert ["rope", "3/3", "100.0", "90.0", "40.7"] in rows
+    # Ranges: mean [interval] (hand-computed: 0.4 -+ 4.3027 * 0.2 / sqrt 3), fitted-only mean.
+    assert ["learned", "train 1-5", "83.3 [11.6, 100.0]", "100.0", "96.7 [82.3, 100.0]"] in rows
+    assert ["learned", "6-10", "40.0 [0.0, 89.7]", "50.0", "88.0 [78.1, 97.9]"] in rows
+    # Training per encoding.
+    assert ["learned", "2 x 1", "64 (256)", "101,447", "0, 1, 2", "2/3 (0, 1)",
+            "700, 900, 2000", "0.0012, 0.0021, 0.4", "100.0, 100.0, 50.0", "41.50"] in rows
+    # Per length, task, counterexamples, timings, versions.
+    assert ["7", "test", "50.0", "96.7"] in rows
+    assert ["compiled heads per layer", "1, 1"] in rows
+    assert ["rope", "2", "12", '`"aaaaaaaaaaab"`', '`"baaaaaaaaaaa"`', '`"aaaaaaaaaaba"`'] in rows
+    assert ["train", "79.75"] in rows
+    assert ["hypothesis", "6.170.15"] in rows
+    assert "![exact match against length](plots/exact_match.png)" in text
+    assert '```json\n{\n  "name": "reverse_small",' in text
+
+
+def test_html_is_self_contained_and_embeds_the_plots(built: tuple[Path, list[Path]]) -> None:
+    folder, _ = built
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    assert "<link" not in page and "<script" not in page
+    sources = re.findall(r'\b(?:src|href)\s*=\s*"([^"]*)"', page)
+    prefix = "data:image/png;base64,"
+    assert len(sources) == 2 and all(source.startswith(prefix) for source in sources)
+    embedded = [base64.b64decode(source[len(prefix):]) for source in sources]
+    assert embedded == [(folder / "plots" / name).read_bytes()
+                        for name in ("exact_match.png", "token_accuracy.png")]
+    # The same content as the markdown.
+    assert "<td>learned</td><td>6-10</td><td>40.0 [0.0, 89.7]</td><td>50.0</td>" in page
+    assert "<td><code>&quot;aaaaaaaaaaab&quot;</code></td>" in page
+
+
+def test_markdown_cells_show_text_as_written() -> None:
+    table = Table(("name", "tokens"), (("a|b *c* x_y _z_", Mono('["|", "`"]')),))
+    row = to_markdown([table]).splitlines()[2]
+    assert r"a\|b \*c\* x_y \_z\_" in row
+    assert r'`` ["\|", "`"] ``' in row
+
+
+# ----------------------------------------------------------------- broken results
+
+
+def broken(edit) -> dict:
+    results = copy.deepcopy(fixture_results())
+    edit(results)
+    return results
+
+
+@pytest.mark.parametrize("results, key, reason", [
+    (broken(lambda r: r["runs"][0]["lengths"][3].pop("exact_match")),
+     "runs[0].lengths[3].exact_match", "missing"),
+    (broken(lambda r: r.update(schema="rasp-generalization/0")),
+     "schema", 'expected "rasp-generalization/1", got "rasp-generalization/0"'),
+    (broken(lambda r: r.pop("schema")), "schema", "missing"),
+    (broken(lambda r: r["runs"][0].update(fitted=None)), "runs[0].fitted",
+     "expected a list, got null"),
+    (broken(lambda r: r.pop("timings")), "timings", "missing"),
+    (broken(lambda r: r["runs"][1].update(fitted="yes")), "runs[1].fitted", "expected a list"),
+    (broken(lambda r: r["task"].update(train_lengths=[5, 1])), "task.train_lengths",
+     "low <= high"),
+    (broken(lambda r: r["runs"][0]["train"].update(steps=[1, True, 3])), "runs[0].train.steps[1]",
+     "expected an integer, got true"),
+    (broken(lambda r: r["runs"][1]["lengths"][0]["exact_match"].pop()),
+     "runs[1].lengths[0].exact_match", "expected 3 values (one per seed), got 2"),
+    ([], "(top level)", "expected an object"),
+])
+def test_broken_results_name_the_file_and_key(tmp_path: Path, results: object, key: str,
+                                              reason: str) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    with pytest.raises(ResultsError) as caught:
+        load_results(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert reason in message and "\n" not in message
+
+
+def test_invalid_json_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text('{\n  "schema": "rasp-generalization/1"\n  "created": 1\n}', encoding="utf-8")
+    with pytest.raises(RaspError) as caught:
+        load_results(path)
+    assert str(caught.value) == f"{path}:3:3: not valid JSON: Expecting ',' delimiter"
+
+
+def test_missing_results_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match=re.escape(str(tmp_path / "results.json"))):
+        write_report(tmp_path)
+
+
+def test_fixture_follows_the_schema() -> None:
+    assert load_results(FIXTURE)["schema"] == SCHEMA
