@@ -5,6 +5,9 @@
     rasp compile FILE --sop NAME --vocab V --max-len N [--causal] [-o DIR]
     rasp check FILE --sop NAME --vocab V --max-len N [--exhaustive] [--examples K]
     rasp inspect FILE --sop NAME --vocab V --max-len N [--input INPUT] [-o DIR]
+    rasp generalize CONFIG.toml [-o RUN_DIR]
+    rasp generalize FILE.rasp --sop NAME --vocab V --train-len 1-10 --test-len 11-20 [...]
+    rasp report RUN_DIR
 
 Guarantees: every mistake a user can make (a missing or unreadable file, a
 syntax or type error in the program, an unknown s-op, a malformed input, a
@@ -26,7 +29,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from command_line import compiling
+from command_line import compiling, generalizing
 from rasp import display, repl
 from rasp.ast import NO_SPAN, Span
 from rasp.errors import RaspError
@@ -38,7 +41,8 @@ USAGE_ERROR = 2
 app = typer.Typer(
     name="rasp",
     help="RASP (Weiss, Goldberg & Yahav 2021): run programs, explore them in a REPL, "
-         "compile them to transformer weights.",
+         "compile them to transformer weights, "
+         "test whether learned transformers length-generalize.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -172,6 +176,49 @@ def inspect(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
     with _user_errors():
         code = compiling.inspect_command(file, sop, vocab, max_len, causal, input_text, out,
                                          search_path or [])
+    raise typer.Exit(code)
+
+
+@app.command()
+def generalize(
+    target: Annotated[Path, typer.Argument(
+        metavar="CONFIG.toml|FILE.rasp",
+        help="An experiment config, or a program for the quick form.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", metavar="RUN_DIR", help="Where results go (default: runs/NAME).")] = None,
+    sop: Annotated[Optional[str], typer.Option("--sop", help="Quick form: the s-op.")] = None,
+    vocab: Annotated[Optional[str], typer.Option(
+        "--vocab", metavar="V", help='Quick form: the vocabulary, "abc" or [1, 2, 3].')] = None,
+    train_len: Annotated[Optional[str], typer.Option(
+        "--train-len", metavar="LO-HI", help="Quick form: training lengths, e.g. 1-10.")] = None,
+    test_len: Annotated[Optional[str], typer.Option(
+        "--test-len", metavar="LO-HI", help="Quick form: test lengths, e.g. 11-20.")] = None,
+    positions: Annotated[Optional[list[str]], typer.Option(
+        "--positions", help="Quick form: a positional encoding (repeat for several).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(
+        "--seeds", min=1, help="Quick form: train seeds 0..N-1.")] = None,
+    steps: Annotated[Optional[int], typer.Option(
+        "--steps", min=1, help="Quick form: training steps.")] = None,
+) -> None:
+    """Train transformers on short inputs labelled by a program; test them on longer ones."""
+    overrides = {key: value for key, value in (
+        ("positions", positions), ("seeds", list(range(seeds)) if seeds else None),
+        ("steps", steps)) if value}
+    if steps:  # the default warm-up (100 steps) would not fit a short run
+        overrides["warmup_steps"] = min(100, steps // 10)
+    with _user_errors():
+        code = generalizing.generalize_command(target, out, sop, vocab, train_len, test_len,
+                                               overrides)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(
+        metavar="RUN_DIR", help="A run directory holding results.json.", show_default=False)]
+           ) -> None:
+    """Rebuild report.md, report.html and the plots of a run from its results.json."""
+    with _user_errors():
+        code = generalizing.report_command(run_dir)
     raise typer.Exit(code)
 
 

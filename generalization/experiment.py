@@ -1,0 +1,284 @@
+"""One length-generalization experiment, end to end, from a checked config to a report.
+
+    results = run_experiment(load_config("examples/experiments/reverse.toml"), Path("runs/reverse"))
+
+1. Compile the task's s-op at the longest test length: the compiled model is the reference.
+2. Draw the evaluation sets (every length of the training and the test range) and confirm that
+   the compiled model and the interpreter agree on every input of them; stop if not.
+3. For each positional encoding: train every seed together (`train.train`), evaluate every
+   length against the compiled model's outputs, and search counterexamples with Hypothesis.
+4. Write `results.json` (schema in `results_schema.md`) and rebuild the report from it.
+
+The run directory holds everything a rerun needs: `checkpoints/<positions>/` (training resumes
+from the last checkpoint) and `runs/<positions>.json` (a finished encoding, skipped on a rerun
+of the same config). Every file is written atomically. The evaluation sets are drawn from
+`default_rng([EVAL_STREAM, length])`, so every encoding and every rerun sees the same inputs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+import compiler
+import rasp
+from compiler.compile import outputs_equal
+from generalization import report
+from generalization.config import MATCHING, ConfigError, ExperimentConfig
+from generalization.counterexamples import find_counterexamples
+from generalization.evaluate import evaluate_lengths, mean_ci95, predict
+from generalization.model import ModelConfig, count_parameters
+from generalization.tasks import Batch, TaskData
+from generalization.train import TrainConfig, train
+from rasp.files import write_atomically
+
+SCHEMA = "rasp-generalization/1"
+# First word of the evaluation sets' seed sequence; training batches use [seed, step].
+EVAL_STREAM = 7919
+PACKAGES = {"jax": "jax", "haiku": "dm-haiku", "optax": "optax", "numpy": "numpy",
+            "tracr": "tracr-pypi", "hypothesis": "hypothesis", "lark": "lark"}
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class _Clock:
+    """Seconds spent in each stage, for the results' `timings`."""
+
+    started: float = field(default_factory=time.perf_counter)
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("compile_seconds", "check_seconds", "train_seconds", "evaluate_seconds",
+         "counterexample_seconds"), 0.0))
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.stages[stage] += now - since
+        return now
+
+    def timings(self) -> dict[str, float]:
+        return {"total_seconds": time.perf_counter() - self.started, **self.stages}
+
+
+def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = True,
+                   log: Log = lambda line: None) -> dict[str, Any]:
+    """Run `config` into `run_dir` (created if needed) and return the results written there."""
+    clock = _Clock()
+    task = config.task
+    program = rasp.load(task.program)
+    longest = task.test_lengths[1]
+    log(f"compiling `{task.sop}` of {task.program.name} for inputs up to length {longest}")
+    reference = compiler.compile(program, task.sop, task.vocab, longest, causal=task.causal)
+    data = TaskData.from_model(task, program, reference)
+    # Built now so that a model that cannot be built stops the run before any training.
+    models = {positions: model_config(config, positions, data, reference)
+              for positions in config.model.positions}
+    since = clock.add("compile_seconds", clock.started)
+
+    sets = evaluation_sets(config, data, reference)
+    since = clock.add("check_seconds", since)
+    log(f"interpreter and compiled model agree on all {sum(len(b.inputs) for b in sets.values()):,}"
+        f" evaluation inputs")
+
+    runs = []
+    for positions, settings in models.items():
+        runs.append(_run_positions(config, settings, data, reference, sets, run_dir, progress,
+                                   log, clock))
+    results = {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": config.to_dict(),
+        "versions": versions(),
+        "task": _task_entry(config, reference),
+        "runs": runs,
+        "timings": clock.timings(),
+    }
+    write_atomically(run_dir / "results.json", json.dumps(results, indent=1) + "\n")
+    report.write_report(run_dir)
+    return results
+
+
+def evaluation_sets(config: ExperimentConfig, data: TaskData,
+                    reference: compiler.CompiledModel) -> dict[int, Batch]:
+    """`examples_per_length` inputs of every length of both ranges, labelled by the compiled
+    model, after checking that the interpreter gives the same outputs on each of them."""
+    task = config.task
+    lengths = [*range(task.train_lengths[0], task.train_lengths[1] + 1),
+               *range(task.test_lengths[0], task.test_lengths[1] + 1)]
+    sets = {}
+    for length in lengths:
+        rng = np.random.default_rng([EVAL_STREAM, length])
+        inputs = data.sample_inputs(rng, config.evaluation.examples_per_length, (length, length))
+        expected = reference.run(inputs)
+        interpreted = data.program.run(task.sop, inputs)
+        for given, model_output, program_output in zip(inputs, expected, interpreted):
+            if not outputs_equal(program_output, model_output):
+                raise rasp.RaspValueError(
+                    f"{task.program.name}: the compiled model of `{task.sop}` disagrees with the "
+                    f"interpreter on {given!r}: interpreter {program_output}, model "
+                    f"{model_output}; no learned model can be judged against it",
+                    hint=f"run `rasp check {task.program} --sop {task.sop}` and report the "
+                         f"compiler bug")
+        sets[length] = data.fixed(inputs, expected)
+    return sets
+
+
+def model_config(config: ExperimentConfig, positions: str, data: TaskData,
+                 reference: compiler.CompiledModel) -> ModelConfig:
+    """The learned model for one encoding; "matching" copies the compiled model's depth and
+    its most heads in any layer."""
+    section = config.model
+    layers = reference.num_layers if section.layers == MATCHING else section.layers
+    heads = max(reference.heads_per_layer(), default=1) if section.heads == MATCHING \
+        else section.heads
+    heads = max(heads, 1)
+    head_size, remainder = divmod(section.width, heads)
+    if remainder or (positions == "rope" and head_size % 2):
+        raise ConfigError(
+            f"{config.name}: [model] width: {section.width} does not split into {heads} heads "
+            f"(the compiled model's most per layer)" + (" of even size for rope" if not
+                                                        remainder else ""),
+            hint=f"set [model] width to a multiple of {2 * heads if positions == 'rope' else heads}"
+                 f" or give [model] heads a number", section="model", key="width")
+    return ModelConfig(vocab_size=data.vocab_size, num_classes=data.num_classes,
+                       num_layers=max(layers, 1), num_heads=heads, width=section.width,
+                       mlp_width=section.mlp_width, positions=positions,
+                       max_position=section.max_position, causal=config.task.causal)
+
+
+def train_config(config: ExperimentConfig) -> TrainConfig:
+    section = config.training
+    return TrainConfig(steps=section.steps, batch_size=section.batch_size,
+                       learning_rate=section.learning_rate, warmup_steps=section.warmup_steps,
+                       weight_decay=section.weight_decay, grad_clip=section.grad_clip,
+                       seeds=tuple(section.seeds), checkpoint_every=section.checkpoint_every,
+                       eval_every=section.eval_every, fit_threshold=section.fit_threshold)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name, distribution in PACKAGES.items():
+        try:
+            found[name] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskData,
+                   reference: compiler.CompiledModel, sets: dict[int, Batch], run_dir: Path,
+                   progress: bool, log: Log, clock: _Clock) -> dict[str, Any]:
+    """Train, evaluate and probe one encoding, or reuse its entry from an earlier run."""
+    positions = settings.positions
+    finished = run_dir / "runs" / f"{positions}.json"
+    identity = {"config": config.to_dict(), "positions": positions}
+    if finished.is_file():
+        stored = json.loads(finished.read_text(encoding="utf-8"))
+        if stored.get("identity") == identity:
+            log(f"{positions}: finished in an earlier run, reusing it")
+            return stored["run"]
+    training = train_config(config)
+    log(f"{positions}: training {len(training.seeds)} seeds of a {settings.num_layers}-layer, "
+        f"{settings.num_heads}-head, {settings.width}-wide model")
+    since = time.perf_counter()
+    trained = train(settings, training, data, config.task.train_lengths,
+                    checkpoint_dir=run_dir / "checkpoints" / positions, progress=progress)
+    since = clock.add("train_seconds", since)
+    metrics = evaluate_lengths(settings, trained.params, data, sets)
+    since = clock.add("evaluate_seconds", since)
+    lengths = [_length_entry(length, metrics[length], config, trained.fitted)
+               for length in sorted(metrics)]
+    counterexamples = _counterexamples(config, settings, trained.params, data, reference,
+                                       lengths)
+    clock.add("counterexample_seconds", since)
+    one_seed = jax.tree.map(lambda leaf: leaf[0], trained.params)
+    run = {
+        "positions": positions,
+        "model": {"num_layers": settings.num_layers, "num_heads": settings.num_heads,
+                  "width": settings.width, "mlp_width": settings.hidden_width,
+                  "max_position": settings.max_position,
+                  "parameters": count_parameters(one_seed)},
+        "seeds": list(training.seeds),
+        "fitted": list(trained.fitted),
+        "train": {"steps": trained.steps, "final_loss": trained.final_loss,
+                  "in_distribution_exact_match": trained.in_distribution_exact_match,
+                  "seconds": trained.seconds},
+        "lengths": lengths,
+        "counterexamples": counterexamples,
+    }
+    write_atomically(finished, json.dumps({"identity": identity, "run": run}) + "\n")
+    fitted = sum(trained.fitted)
+    log(f"{positions}: {fitted}/{len(training.seeds)} seeds fitted the training range")
+    return run
+
+
+def _length_entry(length: int, metrics: dict[str, Any], config: ExperimentConfig,
+                  fitted: list[bool]) -> dict[str, Any]:
+    exact, tokens = metrics["exact_match"], metrics["token_accuracy"]
+    exact_mean, exact_ci = mean_ci95(exact)
+    token_mean, token_ci = mean_ci95(tokens)
+    of_fitted = [value for value, ok in zip(exact, fitted) if ok]
+    low, high = config.task.train_lengths
+    return {"length": length, "split": "train" if low <= length <= high else "test",
+            "examples": metrics["examples"], "exact_match": exact, "token_accuracy": tokens,
+            "exact_match_mean": exact_mean, "exact_match_ci95": list(exact_ci),
+            "token_accuracy_mean": token_mean, "token_accuracy_ci95": list(token_ci),
+            "exact_match_fitted_mean": float(np.mean(of_fitted)) if of_fitted else None}
+
+
+def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: Any,
+                     data: TaskData, reference: compiler.CompiledModel,
+                     lengths: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to `counterexamples` minimal disagreements per length range (train, test).
+
+    Each seed in turn is searched at the shortest length of the range where it erred on the
+    evaluation set, so a counterexample shows where the model first breaks."""
+    wanted = config.evaluation.counterexamples
+    found: list[dict[str, Any]] = []
+    for split in ("train", "test"):
+        in_range = [entry for entry in lengths if entry["split"] == split]
+        kept = 0
+        for index, seed in enumerate(config.training.seeds):
+            if kept >= wanted:
+                break
+            erring = [entry["length"] for entry in in_range if entry["exact_match"][index] < 1]
+            if not erring:
+                continue
+            seed_params = jax.tree.map(lambda leaf, i=index: leaf[i:i + 1], params)
+            examples = find_counterexamples(
+                lambda inputs: predict(settings, seed_params, data, inputs)[0],
+                reference.run, config.task.sampler, data.vocab, erring[0],
+                config.evaluation.counterexample_budget, limit=wanted - kept)
+            for example in examples:
+                found.append({"seed": seed, "length": erring[0], **example})
+            kept += len(examples)
+    return found
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the current folder when it lies inside it (reports are shared)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel) -> dict[str, Any]:
+    task = config.task
+    return {"name": config.name, "program": _shown(task.program), "sop": task.sop,
+            "vocab": list(task.vocab), "train_lengths": list(task.train_lengths),
+            "test_lengths": list(task.test_lengths), "causal": task.causal,
+            "compiled": {"layers": reference.num_layers,
+                         "heads_per_layer": reference.heads_per_layer(),
+                         "residual_width": reference.residual_width,
+                         "parameters": reference.parameter_count(),
+                         "compile_seconds": reference.compile_seconds,
+                         "max_seq_len": reference.max_seq_len}}

@@ -1,0 +1,38 @@
+"""Writing files so that a reader never sees half of one: the project's one atomic writer.
+
+The data goes to a temporary file in the destination's folder, is flushed to disk, and the
+temporary file is renamed over the destination (`os.replace` is atomic on POSIX and Windows).
+A crash at any moment leaves either the old file or the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+
+@contextlib.contextmanager
+def writing_atomically(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write; it replaces `path` when the block ends without an error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes the file private; results are for sharing
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_atomically(path: str | Path, data: bytes | str) -> None:
+    """Replace `path` by `data` (text is written as UTF-8)."""
+    with writing_atomically(path) as file:
+        file.write(data.encode("utf-8") if isinstance(data, str) else data)

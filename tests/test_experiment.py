@@ -1,0 +1,131 @@
+"""One experiment end to end: compile, confirm, train, evaluate, counterexamples, report, rerun."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import compiler
+import rasp
+from generalization.config import quick_config
+from generalization.experiment import run_experiment
+from generalization.report import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(**overrides):
+    settings = dict(positions=["nope", "learned"], seeds=[0, 1], steps=200, width=16,
+                    mlp_width=32, layers=1, heads=1, batch_size=32, learning_rate=3e-3,
+                    warmup_steps=10, eval_every=20, checkpoint_every=50,
+                    examples_per_length=32, counterexamples=1, counterexample_budget=30)
+    settings.update(overrides)
+    return quick_config(ROOT / "examples" / "copy.rasp", "copy", "ab", (1, 3), (4, 6),
+                        **settings)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("run")
+    return run_dir, run_experiment(tiny_config(), run_dir, progress=False)
+
+
+def test_a_learnable_task_fits_in_distribution_and_writes_the_documented_report(finished_run):
+    run_dir, results = finished_run
+    assert load_results(run_dir / "results.json") == results
+    for name in ("report.md", "report.html", "plots/exact_match.png",
+                 "plots/token_accuracy.png"):
+        assert (run_dir / name).is_file(), name
+    assert [run["positions"] for run in results["runs"]] == ["nope", "learned"]
+    for run in results["runs"]:
+        assert run["fitted"] == [True, True]
+        assert run["train"]["in_distribution_exact_match"] == [1.0, 1.0]
+        train = [entry for entry in run["lengths"] if entry["split"] == "train"]
+        assert [entry["length"] for entry in train] == [1, 2, 3]
+        assert all(entry["exact_match"] == [1.0, 1.0] for entry in train)
+        test = [entry["length"] for entry in run["lengths"] if entry["split"] == "test"]
+        assert test == [4, 5, 6]
+    assert results["task"]["compiled"]["layers"] == 1
+    assert set(results["timings"]) >= {"total_seconds", "train_seconds"}
+
+
+def test_a_rerun_reuses_finished_encodings_and_gives_the_same_metrics(finished_run):
+    run_dir, results = finished_run
+    again = run_experiment(tiny_config(), run_dir, progress=False)
+    assert again["runs"] == results["runs"]
+    assert again["timings"]["train_seconds"] < 1.0
+
+
+def test_counterexamples_are_disagreements_with_the_compiled_model(finished_run):
+    _, results = finished_run
+    model = compiler.compile(rasp.load(ROOT / "examples" / "copy.rasp"), "copy", "ab", 6)
+    for run in results["runs"]:
+        for example in run["counterexamples"]:
+            assert len(example["input"]) == example["length"]
+            assert model.run([example["input"]])[0] == example["expected"]
+            assert example["predicted"] != example["expected"]
+
+
+def test_the_harness_stops_when_compiled_model_and_interpreter_disagree(tmp_path, monkeypatch):
+    right = compiler.CompiledModel.run
+    monkeypatch.setattr(compiler.CompiledModel, "run",
+                        lambda self, inputs: [out[::-1] for out in right(self, inputs)])
+    with pytest.raises(rasp.RaspError, match="disagrees with the interpreter"):
+        run_experiment(tiny_config(), tmp_path, progress=False)
+    assert not (tmp_path / "results.json").exists()
+
+
+def rasp_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "command_line.main", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                               "COLUMNS": "200"})
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_generalize_rejects_a_broken_config_with_the_key(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[task]\nprogram = "{ROOT}/examples/copy.rasp"\nsop = "copy"\n'
+                      f'vocab = "ab"\ntrain_lengths = [1, 3]\ntest_lengths = [4, 6]\n'
+                      f'[training]\nsteps = -3\n')
+    assert_one_error_line(rasp_command("generalize", str(config), cwd=tmp_path),
+                          "bad.toml", "steps")
+
+
+def test_generalize_quick_form_needs_its_options(tmp_path):
+    assert_one_error_line(rasp_command("generalize", str(ROOT / "examples" / "copy.rasp"),
+                                       "--sop", "copy", cwd=tmp_path),
+                          "--vocab", "--train-len")
+
+
+def test_report_rebuilds_from_results_and_rejects_a_missing_run(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    (run_dir / "report.md").unlink()
+    result = rasp_command("report", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "report.md").is_file()
+    assert "exact match by length range" in result.stdout
+    assert_one_error_line(rasp_command("report", str(tmp_path / "nothing"), cwd=tmp_path),
+                          "results.json")
+
+
+def test_generalize_quick_form_runs_end_to_end(tmp_path):
+    result = rasp_command("generalize", str(ROOT / "examples" / "copy.rasp"), "--sop", "copy",
+                          "--vocab", '"ab"', "--train-len", "1-3", "--test-len", "4-5",
+                          "--positions", "nope", "--seeds", "1", "--steps", "100",
+                          "-o", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["runs"][0]["positions"] == "nope"
+    assert "report:" in result.stdout
