@@ -14,6 +14,7 @@ from typing import Optional
 import compiler
 import rasp
 from compiler.compile import outputs_equal
+from rasp.files import writing_atomically
 from rasp.inputs import parse_input
 
 # `--exhaustive` refuses to enumerate more inputs than this.
@@ -152,9 +153,8 @@ def save_attention_heatmaps(model: compiler.CompiledModel, tokens: list,
             axes.set_title(f"layer {layer} head {head.head}\n{head.computes}"[:80], fontsize=8)
             figure.tight_layout()
             path = folder / f"layer{layer}_head{head.head}.png"
-            temporary = path.with_name(f".{path.name}.tmp.png")
-            figure.savefig(temporary, dpi=100)
+            with writing_atomically(path) as file:
+                figure.savefig(file, format="png", dpi=100)
             plt.close(figure)
-            temporary.replace(path)
             paths.append(path)
     return paths

@@ -20,9 +20,7 @@ import base64
 import html
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -31,6 +29,7 @@ from generalization.evaluate import mean_ci95
 from generalization.plots import METRICS, plot_metric
 from rasp.ast import Span
 from rasp.errors import RaspError
+from rasp.files import write_atomically
 
 SCHEMA = "rasp-generalization/1"
 
@@ -620,23 +619,8 @@ def write_report(run_dir: Union[str, Path]) -> list[Path]:
     blocks = report_blocks(results)
     # Plots first, so that a report on disk never points at a plot not yet written.
     for relative, data in images.items():
-        _write_atomic(run_dir / relative, data)
+        write_atomically(run_dir / relative, data)
     markdown, page = run_dir / "report.md", run_dir / "report.html"
-    _write_atomic(markdown, to_markdown(blocks).encode("utf-8"))
-    _write_atomic(page, to_html(blocks, images).encode("utf-8"))
+    write_atomically(markdown, to_markdown(blocks).encode("utf-8"))
+    write_atomically(page, to_html(blocks, images).encode("utf-8"))
     return [markdown, page, *(run_dir / relative for relative in images)]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and os.replace it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is for sharing
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
