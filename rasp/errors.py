@@ -88,6 +88,11 @@ def _source_line(source: Optional[str], span: Span) -> Optional[str]:
     return lines[span.line - 1].expandtabs(1)
 
 
+def with_article(noun: str) -> str:
+    """`a str`, `an int`: the article chosen by the first letter, right for type names."""
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> Optional[str]:
     """A hint naming the closest known name, if one is close enough."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

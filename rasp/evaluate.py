@@ -3,15 +3,17 @@
 Inputs are grouped by length (and element type); each group of B inputs of
 length N is evaluated at once, node by node in topological order:
 
-* an s-op is an array `[B, N]` of int64, float64, bool or str;
+* an s-op is an array `[B, N]` of int64, float64, bool or str, or a
+  `rasp.mixed.Mixed` where its numbers are ints at some positions and floats
+  at others;
 * a selector is a boolean array `[B, N, N]`, entry [b, q, k] = `keys[b, k] op queries[b, q]`;
 * `aggregate` at query q: no selected key gives the default; exactly one gives
-  that key's value (any type); several give the mean, which needs numbers
-  (booleans are not numbers here, as in the original);
+  that key's value (any type, an int stays an int); several give the mean, a
+  float, which needs numbers (booleans are not numbers here, as in the original);
 * `selector_width` counts the selected keys per query.
 
-Grouping does not pad, so the result for an input never depends on the other
-inputs in its batch.
+Grouping does not pad and every element has its own type, so the result for
+an input never depends on the other inputs in its batch.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from rasp import graph, ops
-from rasp.errors import RaspTypeError, RaspValueError
+from rasp import graph, mixed, ops
+from rasp.errors import RaspTypeError, RaspValueError, with_article
+from rasp.mixed import Array
 
 Atom = int | float | str | bool
 Input = Sequence[Atom]
@@ -86,15 +89,19 @@ def checked_input(tokens: Any) -> tuple[Sequence[Atom], str | None]:
     return list(tokens), (types.pop() if types else None)
 
 
-def evaluate_group(root: graph.Node, rows: list[list[Atom]]) -> np.ndarray:
+def evaluate_group(root: graph.Node, rows: list[list[Atom]]) -> Array:
     """Evaluate one node on inputs of equal length; returns its array."""
     return evaluate_nodes([root], rows)[root.id]
 
 
-def evaluate_nodes(roots: list[graph.Node], rows: list[list[Atom]]) -> dict[int, np.ndarray]:
-    """Arrays for every node the roots depend on, keyed by node id."""
+def evaluate_nodes(roots: list[graph.Node], rows: list[list[Atom]]) -> dict[int, Array]:
+    """Arrays for every node the roots depend on, keyed by node id.
+
+    An s-op whose numbers are ints at some positions and floats at others is a
+    `rasp.mixed.Mixed`: it indexes like an array and `tolist()` gives Python values.
+    """
     batch = _Batch(rows)
-    values: dict[int, np.ndarray] = {}
+    values: dict[int, Array] = {}
     for node in graph.topological_order(roots):
         args = [values[child.id] for child in node.children]
         values[node.id] = batch.evaluate(node, args)
@@ -109,15 +116,15 @@ class _Batch:
         self.shape = (len(rows), len(rows[0]) if rows else 0)
         self._base: np.ndarray | None = None
 
-    def evaluate(self, node: graph.Node, args: list[np.ndarray]) -> np.ndarray:
+    def evaluate(self, node: graph.Node, args: list[Array]) -> Array:
         try:
             return self._evaluate(node, args)
         except ops.OpError as error:
             row = self._failing_row(node, args)
-            raise RaspTypeError(f"{error} in `{node.name()}`{self._on_input(row)}",
-                                node.span) from None
+            raise error.rasp_error(f"{error} in `{node.name()}`{self._on_input(row)}",
+                                   node.span) from None
 
-    def _evaluate(self, node: graph.Node, args: list[np.ndarray]) -> np.ndarray:
+    def _evaluate(self, node: graph.Node, args: list[Array]) -> Array:
         if isinstance(node, graph.Tokens):
             return self._tokens(node)
         if isinstance(node, graph.Indices):
@@ -142,7 +149,7 @@ class _Batch:
         if isinstance(node, graph.SelectNot):
             return ~args[0]
         if isinstance(node, graph.SelectorWidth):
-            return args[0].sum(axis=-1, dtype=np.int64)
+            return _widths(args[0])
         if isinstance(node, graph.Aggregate):
             return self._aggregate(node, *args)
         raise TypeError(f"unknown graph node {node!r}")
@@ -159,40 +166,54 @@ class _Batch:
                                  f"{self._on_input(rows[0] if rows else None)}",
                                  node.span) from None
 
-    def _aggregate(self, node: graph.Aggregate, selector: np.ndarray,
-                   values: np.ndarray) -> np.ndarray:
-        counts = selector.sum(axis=-1)
-        if counts.size and counts.max() > 1:
-            if values.dtype.kind not in "if":
-                row, query = np.argwhere(counts > 1)[0]
-                raise RaspValueError(
-                    f"`{node.name()}` asked to average multiple values, but they are "
-                    f"non-numbers ({ops.element_type(values)}): query position {query} selects "
-                    f"{counts[row, query]} positions{self._on_input(row)}", node.span,
-                    hint="make the selector pick at most one position, or aggregate numbers")
-            means = np.matmul(selector.astype(np.float64), values.astype(np.float64)[..., None])
-            result = means[..., 0] / np.maximum(counts, 1)
-        else:
-            chosen = selector.argmax(axis=-1) if selector.size else np.zeros(counts.shape, int)
-            result = np.take_along_axis(values, chosen, axis=1) if values.size else \
-                np.zeros(counts.shape, dtype=values.dtype)
+    def _aggregate(self, node: graph.Aggregate, selector: np.ndarray, values: Array) -> Array:
+        if not self.shape[1]:
+            return values
+        counts = _widths(selector)
+        result = self._selected(node, selector, values, counts)
         empty = counts == 0
         if not empty.any():
             return result
         default = ops.as_array(node.default)
         try:
-            result, default = ops.unify(result, default)
+            return ops.apply("if", empty, default, result)
         except ops.OpError:
             row = int(np.argwhere(empty)[0][0])
             raise RaspTypeError(
                 f"`{node.name()}` selects nothing at some position and its default "
-                f"{node.default!r} is not a {ops.element_type(values)} like its values"
-                f"{self._on_input(row)}", node.span,
+                f"{node.default!r} is not {with_article(ops.element_type(values))} like its "
+                f"values{self._on_input(row)}", node.span,
                 hint="give aggregate a default of the same type, e.g. aggregate(sel, seq, \"-\")"
             ) from None
-        return np.where(empty, default, result)
 
-    def _failing_row(self, node: graph.Node, args: list[np.ndarray]) -> int | None:
+    def _selected(self, node: graph.Aggregate, selector: np.ndarray, values: Array,
+                  counts: np.ndarray) -> Array:
+        """At each query, the one selected value (any type) or the mean of several (a float).
+
+        Where nothing is selected the value is meaningless: the caller puts the default there.
+        """
+        several = counts > 1
+        if not several.any():
+            return mixed.take(values, selector.argmax(axis=-1))
+        if not (isinstance(values, mixed.Mixed) or values.dtype.kind in "if"):
+            row, query = np.argwhere(several)[0]
+            raise RaspValueError(
+                f"`{node.name()}` asked to average multiple values, but they are "
+                f"non-numbers ({ops.element_type(values)}): query position {query} selects "
+                f"{counts[row, query]} positions{self._on_input(row)}", node.span,
+                hint="make the selector pick at most one position, or aggregate numbers")
+        numbers = mixed.float_view(values).astype(np.float64)
+        sums = np.matmul(selector.astype(np.float64), numbers[..., None])[..., 0]
+        means = sums / np.maximum(counts, 1)
+        if mixed.kinds(values) == {"f"}:
+            return means  # a float selected alone is its own mean
+        # An int selected alone stays an int (and as a float it is its own mean).
+        if isinstance(values, np.ndarray) and _exact_as_floats(values):
+            return mixed.combine(sums.astype(np.int64), means, ~several)
+        single = mixed.take(values, selector.argmax(axis=-1))
+        return mixed.combine(mixed.int_view(single), means, ~several & mixed.int_mask(single))
+
+    def _failing_row(self, node: graph.Node, args: list[Array]) -> int | None:
         """The first input on which the node fails on its own, to name it in the error."""
         for row in range(self.shape[0]):
             try:
@@ -207,11 +228,39 @@ class _Batch:
         return f" (on input {_show(self.rows[int(row)])})"
 
 
+def _widths(selector: np.ndarray) -> np.ndarray:
+    """The number of keys each query selects.
+
+    A float32 product counts exactly (up to 2**24 keys) and is several times faster
+    than numpy's sum over a short last axis.
+    """
+    ones = np.ones(selector.shape[-1], dtype=np.float32)
+    return np.matmul(selector.astype(np.float32), ones).astype(np.int64)
+
+
+def _exact_as_floats(ints: np.ndarray) -> bool:
+    """Whether float sums of the ints are exact, so that one int's sum is the int itself."""
+    return -2 ** 53 <= ints.min() and ints.max() <= 2 ** 53
+
+
 def _token_array(rows: list, shape: tuple[int, int]) -> np.ndarray:
     if shape[1] and all(isinstance(row, str) for row in rows):
         # Strings of equal length become one character per position without a Python loop.
         return np.array(rows, dtype=f"<U{shape[1]}").view("<U1").reshape(shape)
-    return np.array([list(row) for row in rows]).reshape(shape)
+    base = np.array([list(row) for row in rows]).reshape(shape)
+    # numpy keeps ints beyond int64 as uint64, objects or (beside small ints) floats.
+    if base.dtype.kind in "uO" or (base.dtype.kind == "f" and np.any(np.abs(base) >= 2.0 ** 63)):
+        _refuse_big_ints(rows)
+    return base
+
+
+def _refuse_big_ints(rows: list) -> None:
+    """Ints are 64-bit here, where the original's were unbounded: refuse larger ones."""
+    for row in rows:
+        for token in row:
+            if type(token) is int and not ops.INT_MIN <= token <= ops.INT_MAX:
+                raise RaspValueError(f"input token {token} is beyond the 64-bit range of ints, "
+                                     f"in {_show(row)}")
 
 
 def convert_tokens(base: np.ndarray, conversion: str) -> np.ndarray:
@@ -223,7 +272,17 @@ def convert_tokens(base: np.ndarray, conversion: str) -> np.ndarray:
         return base
     if conversion == "bool":
         return truthy_tokens(base)
+    if conversion == "int" and base.dtype.kind == "f":
+        _check_float_to_int(base)
     return base.astype({"str": str, "int": np.int64, "float": np.float64}[conversion])
+
+
+def _check_float_to_int(floats: np.ndarray) -> None:
+    """Raise as Python's `int()` would, or where the int needs more than 64 bits."""
+    if not np.all(np.isfinite(floats)):
+        raise ValueError("cannot convert an infinite or undefined number to an int")
+    if np.any(np.abs(np.trunc(floats)) >= 2.0 ** 63):
+        raise OverflowError("an int beyond 64 bits")
 
 
 def truthy_tokens(base: np.ndarray) -> np.ndarray:
@@ -234,10 +293,8 @@ def truthy_tokens(base: np.ndarray) -> np.ndarray:
 
 
 def _converts(row: list[Atom], conversion: str) -> bool:
-    convert = {"str": str, "int": int, "float": float}[conversion]
     try:
-        for token in row:
-            convert(token)
+        convert_tokens(_token_array([row], (1, len(row))), conversion)
     except (TypeError, ValueError, OverflowError):
         return False
     return True

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from rasp import ast, evaluate, graph, ops
-from rasp.errors import RaspError, RaspNameError, RaspTypeError, RaspValueError, did_you_mean
+from rasp.errors import (RaspError, RaspNameError, RaspTypeError, RaspValueError, did_you_mean,
+                         with_article)
 
 
 # ------------------------------------------------------------------- values
@@ -74,7 +75,7 @@ def kind_name(value: Any) -> str:
         return "a function"
     if isinstance(value, (SequenceValue, SelectorValue)):
         return "an evaluated sequence"
-    return f"a {ops.type_name(value)}"
+    return with_article(ops.type_name(value))
 
 
 def is_atom(value: Any) -> bool:
@@ -292,7 +293,7 @@ class Interpreter:
         try:
             return ops.apply_scalar(op, *operands)
         except ops.OpError as error:
-            raise RaspTypeError(str(error), expr.span) from None
+            raise error.rasp_error(str(error), expr.span) from None
 
     def _eval_Binary(self, expr: ast.Binary) -> Any:
         if expr.op == "in":
@@ -361,6 +362,10 @@ class Interpreter:
         if isinstance(value, graph.Sop):
             return value
         if is_atom(value):
+            try:
+                ops.as_array(value)  # refuses ints beyond 64 bits, here where it can say where
+            except ops.OpError as error:
+                raise error.rasp_error(str(error), expr.span) from None
             return self._constant(value)
         raise RaspTypeError(f"expected an s-op or an atom, but this is {kind_name(value)}",
                             expr.span)

@@ -7,30 +7,53 @@ through them as 0-d arrays (`apply_scalar`), and the compiler uses
 Python's semantics, as the original implementation's did:
 
 * four element types, told apart by numpy dtype: int64, float64, bool, str;
+  a sequence of ints at some positions and floats at others is a
+  `rasp.mixed.Mixed`, and `apply` gives each of its elements the type Python would;
+* ints have 64 bits where Python's are unbounded: a result beyond them is an
+  error, never a wrapped-around number;
 * `/` is true division, `%` takes the divisor's sign, `^` is `pow`
   (a negative integer exponent gives a float), `round` rounds half to even;
 * `and`, `or`, `not`, `indicator` and the ternary test Python truthiness;
 * `==`/`!=` between strings and numbers are False/True; ordering them is an error.
 
-Operations raise `OpError` (a plain message) on a type or value error; the
-caller turns it into a located `RaspError` naming the program place and input.
+Operations raise `OpError` (a plain message) on a type error and its subclass
+`BadValue` on a value error; the caller turns them into the located `RaspError`
+of their `rasp_error` class, naming the program place and input.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
+
+from rasp import mixed
+from rasp.errors import RaspTypeError, RaspValueError
+from rasp.mixed import Array
 
 
 class OpError(Exception):
     """A type or value error inside an elementwise operation."""
 
+    rasp_error = RaspTypeError  # what the caller reports it as, once located
 
-INT, FLOAT, BOOL, STR = "int", "float", "bool", "str"
+
+class BadValue(OpError):
+    """Values of the right types that the operation cannot take (division by zero, overflow)."""
+
+    rasp_error = RaspValueError
 
 
-def element_type(array: np.ndarray) -> str:
+INT, FLOAT, BOOL, STR, NUMBER = "int", "float", "bool", "str", "number"
+
+# The ints that int64 holds (Python's are unbounded: larger results are refused).
+INT_MIN, INT_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
+def element_type(array: Array) -> str:
+    if isinstance(array, mixed.Mixed):
+        return NUMBER
     kind = array.dtype.kind
     if kind == "b":
         return BOOL
@@ -50,6 +73,8 @@ def as_array(value: Any) -> np.ndarray:
     if isinstance(value, bool):
         return np.asarray(value, dtype=bool)
     if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise _overflow(str(value))
         return np.asarray(value, dtype=np.int64)
     if isinstance(value, float):
         return np.asarray(value, dtype=np.float64)
@@ -86,6 +111,44 @@ def truthy(array: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ arithmetic
 
 
+def _overflow(what: str) -> BadValue:
+    return BadValue(f"integer overflow: {what} is beyond the 64-bit range of ints")
+
+
+# Operands all below 2**bits in magnitude cannot overflow: the common case, checked cheaply.
+_SAFE_BITS = {"+": 62, "-": 62, "*": 31}
+
+
+def _checked_ints(op: str, function: Callable, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`function` (+, -, * or ^) of int64 arrays, refused where the exact result needs
+    more than 64 bits: numpy would silently wrap around, Python ints would not."""
+    bits = _SAFE_BITS.get(op)
+    if bits and _below(a, bits) and _below(b, bits):
+        return function(a, b)
+    with np.errstate(over="ignore", invalid="ignore"):
+        estimate = np.abs(function(a.astype(np.float64), b.astype(np.float64)))
+    # The float estimate is off by far less than a factor 2: it settles every element
+    # except those near 2**63, which exact Python ints settle.
+    near = estimate >= 2.0 ** 62
+    if near.any():
+        if np.any(estimate[near] >= 2.0 ** 64):
+            raise _overflow(f"the result of `{op}`")
+        a_near, b_near = (np.broadcast_to(x, near.shape)[near].astype(object) for x in (a, b))
+        if any(not INT_MIN <= value <= INT_MAX for value in function(a_near, b_near)):
+            raise _overflow(f"the result of `{op}`")
+    return function(a, b)
+
+
+def _below(array: np.ndarray, bits: int) -> bool:
+    return array.size == 0 or (-(1 << bits) < array.min() and array.max() < 1 << bits)
+
+
+def _int_arithmetic(op: str, function: Callable, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind == "i" and b.dtype.kind == "i":
+        return _checked_ints(op, function, a, b)
+    return function(a, b)
+
+
 def _arith_operands(op: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not (_is_number(a) and _is_number(b)):
         raise OpError(f"cannot apply `{op}` to {element_type(a)} and {element_type(b)}")
@@ -96,22 +159,22 @@ def _add(a, b):
     if a.dtype.kind == "U" and b.dtype.kind == "U":
         return np.char.add(a, b)
     a, b = _arith_operands("+", a, b)
-    return a + b
+    return _int_arithmetic("+", np.add, a, b)
 
 
 def _sub(a, b):
     a, b = _arith_operands("-", a, b)
-    return a - b
+    return _int_arithmetic("-", np.subtract, a, b)
 
 
 def _mul(a, b):
     a, b = _arith_operands("*", a, b)
-    return a * b
+    return _int_arithmetic("*", np.multiply, a, b)
 
 
 def _check_nonzero(op: str, b: np.ndarray) -> None:
     if np.any(b == 0):
-        raise OpError(f"division by zero in `{op}`")
+        raise BadValue(f"division by zero in `{op}`")
 
 
 def _div(a, b):
@@ -128,12 +191,22 @@ def _mod(a, b):
 
 def _pow(a, b):
     a, b = _arith_operands("^", a, b)
-    if a.dtype.kind == "i" and b.dtype.kind == "i" and np.any(b < 0):
-        a = a.astype(np.float64)
     if np.any((a == 0) & (b < 0)):
-        raise OpError("0 cannot be raised to a negative power")
+        raise BadValue("0 cannot be raised to a negative power")
+    if a.dtype.kind == "i" and b.dtype.kind == "i":
+        return _int_pow(a, b)
     with np.errstate(over="ignore", invalid="ignore"):
         return np.power(a, b)
+
+
+def _int_pow(a: np.ndarray, b: np.ndarray) -> Array:
+    """Python's int ** int: an int for a non-negative exponent, a float for a negative one."""
+    negative = b < 0
+    ints = _checked_ints("^", np.power, a, np.where(negative, 0, b))
+    if not negative.any():
+        return ints
+    floats = np.power(a.astype(np.float64), b.astype(np.float64))
+    return mixed.combine(ints, floats, ~negative)
 
 
 # ------------------------------------------------------------------ comparison
@@ -189,7 +262,10 @@ def _or(a, b):
 def _neg(a):
     if not _is_number(a):
         raise OpError(f"cannot negate {element_type(a)}")
-    return -_numeric(a)
+    a = _numeric(a)
+    if a.dtype.kind == "i" and np.any(a == INT_MIN):
+        raise _overflow("the result of `-`")
+    return -a
 
 
 def _pos(a):
@@ -202,8 +278,10 @@ def _round(a):
     if not _is_number(a):
         raise OpError(f"cannot round {element_type(a)}")
     if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
-            raise OpError("cannot round an infinite or undefined number")
+        if not np.all(np.abs(a) < 2.0 ** 63):  # also false for infinities and NaN
+            if not np.all(np.isfinite(a)):
+                raise BadValue("cannot round an infinite or undefined number")
+            raise _overflow("the result of `round`")
         return np.rint(a).astype(np.int64)
     return _numeric(a)
 
@@ -226,13 +304,19 @@ def unify(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raise OpError(f"a sequence cannot mix {element_type(a)} and {element_type(b)} values")
 
 
-def _ternary(cond, then, otherwise):
-    then, otherwise = unify(then, otherwise)
-    return np.where(truthy(cond), then, otherwise)
+def _ternary(cond: Array, then: Array, otherwise: Array) -> Array:
+    if not mixed.ints_and_floats(then, otherwise):
+        then, otherwise = unify(mixed.float_view(then), mixed.float_view(otherwise))
+    # Each element keeps the type of the branch it comes from, as in Python.
+    return mixed.where(truthy(mixed.float_view(cond)), then, otherwise)
 
 
-def is_in(values: np.ndarray, container: list) -> np.ndarray:
+def is_in(values: Array, container: list) -> np.ndarray:
     """Elementwise `value in container` for a list of atoms."""
+    return elementwise(functools.partial(_is_in, container=container), values)
+
+
+def _is_in(values: np.ndarray, container: list) -> np.ndarray:
     result = np.zeros(values.shape, dtype=bool)
     for item in container:
         result |= _comparison("==", np.equal)(values, as_array(item))
@@ -254,13 +338,44 @@ BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 TERNARY = _ternary
 
 
-def apply(op: str, *args: np.ndarray) -> np.ndarray:
+def apply(op: str, *args: Array) -> Array:
     """Apply a named elementwise operation to arrays."""
     if op == "if":
         return TERNARY(*args)
-    if len(args) == 1:
-        return UNARY[op](args[0])
-    return BINARY[op](*args)
+    return elementwise(UNARY[op] if len(args) == 1 else BINARY[op], *args)
+
+
+def elementwise(function: Callable[..., Array], *args: Array) -> Array:
+    """`function` of plain arrays, applied to arrays of which some may be `Mixed`.
+
+    An element is computed from ints where every argument holds an int (or a
+    non-number) and from floats elsewhere, so that it gets the type Python would
+    give it. Both are computed on whole arrays, which is fast, though the int
+    arrays hold stand-in values at the float positions; an error that may come
+    from a stand-in (a divisor of 0, say) sends the work to `_apart`.
+    """
+    if not mixed.is_mixed(*args):
+        return function(*args)
+    is_int = functools.reduce(np.logical_and, map(mixed.int_mask, args))
+    at_floats = function(*map(mixed.float_view, args))
+    if not is_int.any():
+        return at_floats
+    try:
+        at_ints = function(*map(mixed.int_view, args))
+    except BadValue:
+        return _apart(function, args, is_int)
+    return mixed.where(is_int, at_ints, at_floats)
+
+
+def _apart(function: Callable[..., Array], args: tuple[Array, ...],
+           is_int: np.ndarray) -> Array:
+    """`function` on the int positions alone and on the float positions alone, so that
+    every error it raises is about a real element."""
+    shape = np.broadcast_shapes(*(arg.shape for arg in args))
+    is_int = np.broadcast_to(is_int, shape)
+    at_ints = function(*(np.broadcast_to(mixed.int_view(a), shape)[is_int] for a in args))
+    at_floats = function(*(np.broadcast_to(mixed.float_view(a), shape)[~is_int] for a in args))
+    return mixed.scatter(is_int, at_ints, at_floats)
 
 
 def to_python(array: np.ndarray) -> Any:

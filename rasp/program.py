@@ -72,18 +72,19 @@ class Workspace:
 
     def load_file(self, path: Path) -> LoadedFile:
         """Parse, check and run a file (once per session)."""
-        path = path.resolve()
-        if path in self._files:
-            return self._files[path]
-        if path in self._loading:
-            raise RaspValueError(f"`{path.name}` loads itself (through "
+        resolved = path.resolve()
+        if resolved in self._files:
+            return self._files[resolved]
+        if resolved in self._loading:
+            raise RaspValueError(f"`{resolved.name}` loads itself (through "
                                  f"{' -> '.join(p.name for p in self._loading)})")
-        self._loading.append(path)
+        self._loading.append(resolved)
         try:
-            loaded = self.load_source(_read(path), _display_name(path), path)
+            # Read through the path as given, so that a failure names the file as the user did.
+            loaded = self.load_source(_read(path), _display_name(resolved), resolved)
         finally:
             self._loading.pop()
-        self._files[path] = loaded
+        self._files[resolved] = loaded
         return loaded
 
     def load_source(self, source: str, filename: str, path: Path) -> LoadedFile:
@@ -151,8 +152,8 @@ class Program:
         return [n for n in self.names() if isinstance(self.scope.variables[n], graph.Sop)]
 
     def sop(self, name: str) -> graph.Sop:
-        """The graph node of a named s-op."""
-        value = self.scope.variables.get(name)
+        """The graph node of a named s-op; `_private` names are not the file's to give."""
+        value = None if name.startswith("_") else self.scope.variables.get(name)
         if value is None:
             raise RaspNameError(f"`{self.path.name}` defines no s-op `{name}`",
                                 hint=did_you_mean(name, self.names()) or

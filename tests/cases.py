@@ -56,11 +56,6 @@ def letters(text: str) -> list[str]:
 
 T, F = True, False
 
-INT_FLOAT_BUG = ("an s-op is one numpy array, so once any position of any input in the chunk "
-                 "is a float (a mean of several values, a float default) every int becomes a "
-                 "float; the original keeps a single selected int an int")
-
-
 # --------------------------------------------------------------------- programs used twice
 
 REVERSE = """
@@ -280,11 +275,32 @@ CASES: list[Case] = [
     # The original's mean returns the selected value itself when exactly one position is
     # selected, so a sequence can hold ints beside the floats of real means.
     Case("one_selected_int_stays_int_beside_means",
-         _sop("aggregate(select(tokens, tokens, ==), indices)"), "out", "aab", [0.5, 0.5, 2],
-         xfail=INT_FLOAT_BUG),
+         _sop("aggregate(select(tokens, tokens, ==), indices)"), "out", "aab", [0.5, 0.5, 2]),
     Case("int_values_stay_ints_beside_a_float_default",
          _sop("aggregate(select(indices, indices + 1, ==), tokens_int, 0.5)"), "out", [4, 5, 6],
-         [5, 6, 0.5], xfail=INT_FLOAT_BUG),
+         [5, 6, 0.5]),
+    Case("float_values_keep_an_int_default",
+         _sop("aggregate(select(indices, indices + 1, ==), tokens_float)"), "out",
+         [1.5, 2.5, 3.5], [2.5, 3.5, 0]),
+    Case("one_selected_value_of_ints_beside_means_is_copied",
+         _sop("aggregate(select(indices, 2, ==), aggregate(select(tokens, tokens, ==), indices))"),
+         "out", "aab", [2, 2, 2]),
+    Case("mean_of_ints_beside_means_is_float",
+         _sop("aggregate(full_s, aggregate(select(tokens, tokens, ==), indices))"), "out", "aab",
+         [1.0, 1.0, 1.0]),
+    # Arithmetic is Python's per element: an int beside floats stays an int.
+    Case("arithmetic_on_ints_beside_means_keeps_types",
+         _sop("aggregate(select(tokens, tokens, ==), indices) * 2"), "out", "aab", [1.0, 1.0, 4]),
+    Case("division_by_ints_beside_means",
+         _sop("10 / (aggregate(select(tokens, tokens, ==), indices) - 1)"), "out", "aab",
+         [-20.0, -20.0, 10.0]),
+    Case("modulo_by_ints_beside_means",
+         _sop("10 % (aggregate(select(tokens, tokens, ==), indices) - 1)"), "out", "aab",
+         [-0.0, -0.0, 0]),
+    Case("ternary_keeps_each_branch_type", _sop("indices if indices == 0 else 0.5"), "out", "abc",
+         [0, 0.5, 0.5]),
+    Case("int_power_is_float_only_where_the_exponent_is_negative", _sop("indices ^ (1 - indices)"),
+         "out", "abc", [0, 1, 0.5]),
     Case("one_selected_string_is_copied", _sop("aggregate(select(indices, 1, ==), tokens)"), "out",
          "xyz", letters("yyy")),
     Case("aggregate_default_where_nothing_selected",

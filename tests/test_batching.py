@@ -123,9 +123,8 @@ def _alone(program: rasp.Program, sop: str, inputs: list) -> list:
 
 
 def kinds(values: list) -> list[str]:
-    """bool, number or str per value: `==` alone would let True pass for 1."""
-    return ["bool" if isinstance(v, bool) else "str" if isinstance(v, str) else "number"
-            for v in values]
+    """The type of each value: `==` alone would let True pass for 1, and 1.0 for 1."""
+    return [type(v).__name__ for v in values]
 
 
 def assert_batch_equals_alone(program: rasp.Program, sop: str, inputs: list) -> None:
@@ -188,11 +187,6 @@ def test_inputs_of_other_types_in_the_batch_do_not_interfere():
                                          ["True", "False"], ["c", "d"]]
 
 
-INT_FLOAT_BUG = ("each length group is one numpy array: when some input of the chunk averages "
-                 "several values, every other input's single-selected ints come back as floats")
-
-
-@pytest.mark.xfail(strict=True, reason=INT_FLOAT_BUG)
 def test_value_types_do_not_depend_on_the_batch():
     program = rasp.loads("out = aggregate(select(tokens, tokens, ==), indices);\n")
     [alone] = program.run("out", ["ab"])
@@ -201,13 +195,35 @@ def test_value_types_do_not_depend_on_the_batch():
     assert [type(v) for v in batched] == [int, int]
 
 
-@pytest.mark.xfail(strict=True, reason=INT_FLOAT_BUG)
 def test_max_token_example_types_do_not_depend_on_the_batch():
     program = rasp.load(EXAMPLES / "max_token.rasp")
     [alone] = program.run("max_token", [[5, 3]])
     [batched, _] = program.run("max_token", [[5, 3], [5, 5]])
     assert alone == batched == [5, 5]
     assert [type(v) for v in batched] == [type(v) for v in alone] == [int, int]
+
+
+def test_negative_exponents_elsewhere_in_the_batch_do_not_make_floats():
+    program = rasp.loads("out = 2 ^ (tokens_int - 1);\n")
+    [alone] = program.run("out", [[1, 2]])
+    [batched, other] = program.run("out", [[1, 2], [0, 1]])
+    assert alone == batched == [1, 2]
+    assert [type(v) for v in batched] == [int, int]
+    assert other == [0.5, 1] and [type(v) for v in other] == [float, int]
+
+
+def test_ints_beside_floats_keep_their_types_through_operations():
+    program = rasp.loads("""
+share = aggregate(select(tokens, tokens, ==), indices);
+out = round(share * 2) + (share - 1 if share > 0.6 else share / 4) * indices;
+""")
+    inputs = ["aab", "abc", "aaa", "abab"]
+    alone = [program.run("out", [tokens])[0] for tokens in inputs]
+    batched = program.run("out", inputs)
+    for tokens, got, expected in zip(inputs, batched, alone):
+        assert got == expected and kinds(got) == kinds(expected), tokens
+    # "aab": share is [0.5, 0.5, 2], so out is [1 + 0.125 * 0, 1 + 0.125 * 1, 4 + 1 * 2]
+    assert alone[0] == [1.0, 1.125, 6] and kinds(alone[0]) == ["float", "float", "int"]
 
 
 # ------------------------------------------------------------------ properties of programs

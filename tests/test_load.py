@@ -130,6 +130,17 @@ def test_private_plain_value_is_hidden_too(project: Path):
         rasp.load(main)
 
 
+def test_private_names_are_not_sops_of_the_program(project: Path):
+    write(project, "mylib.rasp", LIBRARY)
+    program = rasp.load(project / "mylib.rasp")
+    for name in ("_flip", "_secret", "_reversed_tokens"):
+        with pytest.raises(rasp.RaspNameError, match=f"defines no s-op `{name}`"):
+            program.sop(name)
+    with pytest.raises(rasp.RaspNameError) as caught:
+        program.run("_reversed_tokens", ["ab"])
+    assert caught.value.hint == "did you mean `reversed_tokens`?"
+
+
 def test_private_names_of_the_loader_stay_usable_in_its_own_file(project: Path):
     write(project, "mylib.rasp", LIBRARY)
     main = write(project, "main.rasp", '_mine = indices + 1;\nload "mylib";\nout = _mine;\n')
@@ -177,6 +188,13 @@ def test_missing_file_is_a_located_error(project: Path):
 def test_missing_main_file_is_an_error(project: Path):
     with pytest.raises(rasp.RaspError, match="no such file"):
         rasp.load(project / "absent.rasp")
+
+
+def test_missing_main_file_is_named_as_given(project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(project)
+    with pytest.raises(rasp.RaspError) as caught:
+        rasp.load("missing.rasp")
+    assert str(caught.value) == "missing.rasp: no such file"
 
 
 def test_file_that_loads_itself_is_an_error_not_a_hang(project: Path):
