@@ -1,0 +1,413 @@
+"""Training of the learned transformers: every seed of one configuration in one compiled program.
+
+Objective of one seed on a batch with labels y[b, i] (-1 at padding, ignored):
+
+    loss = sum_{(b, i): y[b, i] != -1} -log softmax(logits[b, i])[y[b, i]]  /  #{(b, i): y != -1}
+
+Optimiser (optax): gradients clipped to global norm <= grad_clip, then AdamW with decoupled
+weight decay on the matrices only (biases and LayerNorm parameters are not decayed, as in
+nanoGPT), at the learning rate
+
+    lr(t) = peak * t / warmup                                                  t < warmup
+    lr(t) = end + (peak - end) * (1 + cos(pi * (t - warmup) / (steps - warmup))) / 2   after
+
+with end = peak * END_LR_FRACTION (optax's `warmup_cosine_decay_schedule`), t counting the
+seed's own optimiser steps.
+
+Seeds. Parameters and optimiser state carry a leading axis S, one slice per seed. Seed s starts
+from `init(PRNGKey(s))`, and its batch at step t is `data.batch(rng, ...)` followed by
+`position_ids(kind, rng, ..., training=True)` with `rng = np.random.default_rng([s, t])`: the
+data of a step depends on (s, t) alone, so a resumed run regenerates exactly the batches it
+would have seen. Each jitted call runs a chunk of up to `steps_per_call` steps as a `lax.scan`
+over `vmap(step)` across the seeds; every batch is padded to the longest training length so all
+chunks have one shape and compile once. Chunks end at evaluation and checkpoint steps; a
+shorter chunk is filled with inactive steps that leave the state untouched, so the result does
+not depend on how the steps are cut into calls.
+
+Early stopping. At every multiple of `eval_every` (and at the last step) each seed still
+training is measured on a fresh batch of the training lengths (rng `[s, t, EVAL_STREAM]`,
+positions as at evaluation). A seed whose exact match reaches `fit_threshold` is fitted and
+*freezes*: its later updates are masked out, so its parameters, step count and metrics stay
+those of the check at which it fitted, however long the other seeds go on. (A seed's numbers
+do not depend on its companions except through floating-point rounding: vmapping over another
+number of seeds can round differently, and Adam magnifies that in near-zero gradients.)
+Training ends when every seed is fitted or after `steps` steps. The check is one batch of
+`eval_batch_size` inputs: a model that gets a fraction e of inputs wrong passes a threshold of 1
+with probability (1 - e)^n, hence the default n = 1024 (e = 1% passes with probability 4e-5).
+
+Checkpoints (see `checkpoint`) at every multiple of `checkpoint_every` and at the end hold the
+state, the step and the bookkeeping; `train` resumes from one found in `checkpoint_dir`, and the
+resumed run ends with bit-identical parameters and metrics to an uninterrupted one.
+
+Throughput: the host builds the next chunk's batches while the device runs the current chunk
+(jax dispatch is asynchronous; losses are read one chunk late, for the progress bar only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from generalization import checkpoint
+from generalization.evaluate import exact_match
+from generalization.model import ModelConfig, build_model
+from generalization.positions import position_ids
+from generalization.tasks import IGNORE_LABEL, TaskData
+
+# Final learning rate of the cosine decay as a fraction of the peak (nanoGPT's min_lr = lr / 10).
+END_LR_FRACTION = 0.1
+# Third word of the seed sequence of the in-distribution evaluation batches, so that they never
+# coincide with a training batch (whose seed sequence is [seed, step]).
+EVAL_STREAM = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of one training run (all seeds of one model configuration)."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    checkpoint_every: int = 250
+    eval_every: int = 100          # in-distribution accuracy check for early stopping/progress
+    fit_threshold: float = 1.0     # in-distribution exact match that counts as "fitted"
+    steps_per_call: int = 10       # optimiser steps per jitted call (speed only, not results)
+    eval_batch_size: int = 1024    # inputs of each in-distribution check
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "checkpoint_every", "eval_every", "steps_per_call",
+                     "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"TrainConfig.seeds must be distinct non-negative integers, "
+                             f"got {self.seeds}")
+        if not 0.0 <= self.fit_threshold <= 1.0:
+            raise ValueError(f"TrainConfig.fit_threshold must be in [0, 1], "
+                             f"got {self.fit_threshold}")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of `train`; every list has one entry per seed, in `TrainConfig.seeds` order.
+
+    `steps`: optimiser steps the seed took (fewer than configured when it fitted early).
+    `final_loss`, `in_distribution_exact_match`: its last in-distribution check.
+    `history`: every check, {"step", "loss", "exact_match", "fitted"} (lists over seeds)."""
+
+    params: Any
+    steps: list[int]
+    final_loss: list[float]
+    in_distribution_exact_match: list[float]
+    fitted: list[bool]
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Bookkeeping:
+    """Everything besides the arrays that a checkpoint must restore (plain JSON data)."""
+
+    step: int
+    trained: list[int]
+    fitted: list[bool]
+    loss: list[float]
+    exact_match: list[float]
+    history: list[dict[str, Any]]
+    seconds: float
+
+    @classmethod
+    def fresh(cls, seeds: int) -> _Bookkeeping:
+        nan = float("nan")
+        return cls(0, [0] * seeds, [False] * seeds, [nan] * seeds, [nan] * seeds, [], 0.0)
+
+
+def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean cross-entropy over the positions whose label is not -1 (0 when there are none)."""
+    valid = labels != IGNORE_LABEL
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.where(valid, labels, 0))
+    return jnp.sum(jnp.where(valid, losses, 0.0)) / jnp.maximum(jnp.sum(valid), 1)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Clip by global norm, then AdamW on the warm-up + cosine schedule (module docstring)."""
+    warmup = min(config.warmup_steps, config.steps - 1)
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
+        decay_steps=config.steps, end_value=config.learning_rate * END_LR_FRACTION)
+    return optax.chain(
+        optax.clip_by_global_norm(config.grad_clip),
+        optax.adamw(schedule, weight_decay=config.weight_decay,
+                    mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)))
+
+
+def make_init(model: hk.Transformed, optimizer: optax.GradientTransformation,
+              length: int) -> Callable[[jax.Array], tuple[Any, Any]]:
+    """jit(keys[S] -> (params, opt_state) stacked over seeds), seed s from keys[s]; one
+    compiled program rather than hundreds of dispatched small ops."""
+    tokens = jnp.zeros((1, length), jnp.int32)
+
+    def init(key):
+        params = model.init(key, tokens, tokens, tokens == 0)
+        return params, optimizer.init(params)
+
+    return jax.jit(jax.vmap(init))
+
+
+def seed_keys(seeds: tuple[int, ...]) -> jax.Array:
+    """The init keys PRNGKey(s) of the seeds, stacked."""
+    return jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
+
+
+def make_chunk_step(model: hk.Transformed,
+                    optimizer: optax.GradientTransformation) -> Callable[..., Any]:
+    """The one jitted training function:
+
+        (params[S], opt_state[S], batches, active bool[K, S]) -> (params, opt_state, loss[K, S])
+
+    with batches = (tokens, positions, mask, labels), each [K, S, B, T]: a `lax.scan` over the
+    K steps of a `vmap` over the S seeds of one optimiser step. Where active[k, s] is False the
+    step leaves seed s's state exactly as it was."""
+
+    def loss_fn(params, tokens, positions, mask, labels):
+        return masked_cross_entropy(model.apply(params, tokens, positions, mask), labels)
+
+    def seed_step(params, opt_state, batch, active):
+        loss, grads = jax.value_and_grad(loss_fn)(params, *batch)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+
+        def keep(new, old):
+            return jnp.where(active, new, old)
+
+        return (jax.tree.map(keep, new_params, params),
+                jax.tree.map(keep, new_opt_state, opt_state), loss)
+
+    all_seeds = jax.vmap(seed_step)
+
+    @jax.jit
+    def chunk_step(params, opt_state, batches, active):
+        def body(carry, step_inputs):
+            batch, step_active = step_inputs
+            params, opt_state, loss = all_seeds(*carry, batch, step_active)
+            return (params, opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (batches, active))
+        return params, opt_state, losses
+
+    return chunk_step
+
+
+def make_measure(model: hk.Transformed) -> Callable[..., tuple[jax.Array, jax.Array]]:
+    """jit(vmap over seeds) of (params, tokens, positions, mask, labels) -> (loss, exact match),
+    each seed on its own batch."""
+
+    def one_seed(params, tokens, positions, mask, labels):
+        logits = model.apply(params, tokens, positions, mask)
+        return (masked_cross_entropy(logits, labels),
+                jnp.mean(exact_match(jnp.argmax(logits, axis=-1), labels)))
+
+    return jax.jit(jax.vmap(one_seed))
+
+
+def seed_batch(data: TaskData, model_config: ModelConfig, rng: np.random.Generator,
+               batch_size: int, lengths: tuple[int, int],
+               training: bool) -> tuple[np.ndarray, ...]:
+    """(tokens, positions, mask, labels) of one batch padded to width lengths[1]: the batch of
+    `data.batch`, then position ids drawn from the same rng for the unpadded length (padded
+    positions get id 0; they are masked keys and unlabelled)."""
+    batch = data.batch(rng, batch_size, lengths, width=lengths[1])
+    longest = int(batch.mask.sum(axis=1).max(initial=0))
+    positions = np.zeros_like(batch.tokens)
+    positions[:, :longest] = position_ids(model_config.positions, rng, batch_size, longest,
+                                          model_config.max_position, training)
+    return batch.tokens, positions, batch.mask, batch.labels
+
+
+def empty_batch(batch_size: int, width: int) -> tuple[np.ndarray, ...]:
+    """(tokens, positions, mask, labels) of a batch that is all padding: the stand-in for a
+    frozen seed's batch, which the vmapped programs need but whose results are discarded."""
+    zeros = np.zeros((batch_size, width), np.int32)
+    return zeros, zeros, zeros.astype(bool), np.full_like(zeros, IGNORE_LABEL)
+
+
+def chunk_batches(data: TaskData, model_config: ModelConfig, config: TrainConfig,
+                  lengths: tuple[int, int], start: int, count: int,
+                  frozen: list[bool]) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The batches [K, S, B, T] of steps start .. start+count-1 and the active mask [K, S].
+
+    Frozen seeds and the steps past `count` get empty batches (all padding) and are inactive,
+    so no data is generated for them."""
+    empty = empty_batch(config.batch_size, lengths[1])
+    steps = []
+    active = np.zeros((config.steps_per_call, len(config.seeds)), bool)
+    for i in range(config.steps_per_call):
+        seeds = []
+        for j, seed in enumerate(config.seeds):
+            active[i, j] = i < count and not frozen[j]
+            seeds.append(seed_batch(data, model_config, np.random.default_rng([seed, start + i]),
+                                    config.batch_size, lengths, training=True)
+                         if active[i, j] else empty)
+        steps.append([np.stack(arrays) for arrays in zip(*seeds)])
+    return tuple(np.stack(arrays) for arrays in zip(*steps)), active
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
+          train_lengths: tuple[int, int], checkpoint_dir: Path | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train every seed of `train_config` on `data` at lengths in `train_lengths` (inclusive);
+    see the module docstring for the maths, the seeding, early stopping and resumption."""
+    started = time.perf_counter()
+    lo, hi = train_lengths
+    if not 0 <= lo <= hi or hi < 1:
+        raise ValueError(f"train_lengths must be an inclusive range lo <= hi, got {train_lengths}")
+    chunk_step, measure, init = _compiled(model_config, _optimiser_only(train_config), hi)
+    seeds = train_config.seeds
+    params, opt_state = init(seed_keys(seeds))
+    book = _Bookkeeping.fresh(len(seeds))
+    saved_at = -1   # step of the checkpoint on disk
+    identity = _identity(model_config, train_config, data, train_lengths)
+    if checkpoint_dir is not None:
+        loaded = checkpoint.load(checkpoint_dir, (params, opt_state))
+        if loaded is not None:
+            _, state, meta = loaded
+            params, opt_state = jax.device_put(state)
+            if meta["identity"] != identity:
+                raise checkpoint.CheckpointError(
+                    f"{checkpoint_dir}: the checkpoint is of a different configuration",
+                    hint="use another run directory, or delete the checkpoint to start afresh")
+            book = _Bookkeeping(**meta["bookkeeping"])
+            saved_at = book.step
+    seconds_before = book.seconds
+
+    def save() -> None:
+        nonlocal saved_at
+        saved_at = book.step
+        book.seconds = seconds_before + time.perf_counter() - started
+        checkpoint.save(checkpoint_dir, book.step, (params, opt_state),
+                        {"identity": identity, "bookkeeping": dataclasses.asdict(book)})
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                   console=console, disable=not (progress and console.is_terminal))
+    with bar:
+        task = bar.add_task("train", total=train_config.steps, completed=book.step,
+                            status=_status(book, None))
+        pending: tuple[jax.Array, np.ndarray] | None = None   # losses not yet shown
+        while book.step < train_config.steps and not all(book.fitted):
+            start = book.step
+            end = _chunk_end(start, train_config)
+            frozen = list(book.fitted)
+            # Built while the device still runs the previous chunk.
+            batches, active = chunk_batches(data, model_config, train_config, train_lengths,
+                                            start, end - start, frozen)
+            if pending is not None and not bar.disable:
+                bar.update(task, completed=start, status=_status(book, pending))
+            params, opt_state, losses = chunk_step(params, opt_state, batches, active)
+            pending = (losses, active)
+            book.step = end
+            book.trained = [t if f else end for t, f in zip(book.trained, frozen)]
+            if end % train_config.eval_every == 0 or end == train_config.steps:
+                _check_fit(book, params, measure, data, model_config, train_config,
+                           train_lengths)
+            if end % train_config.checkpoint_every == 0 and checkpoint_dir is not None:
+                save()
+        if not bar.disable:
+            bar.update(task, completed=book.step, status=_status(book, pending))
+    if checkpoint_dir is not None and saved_at != book.step:
+        save()   # the final state
+    return TrainResult(params=params, steps=list(book.trained), final_loss=list(book.loss),
+                       in_distribution_exact_match=list(book.exact_match),
+                       fitted=list(book.fitted),
+                       seconds=seconds_before + time.perf_counter() - started,
+                       history=list(book.history))
+
+
+def _optimiser_only(config: TrainConfig) -> TrainConfig:
+    """`config` with every field that does not shape the optimiser at its default."""
+    return TrainConfig(steps=config.steps, learning_rate=config.learning_rate,
+                       warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+                       grad_clip=config.grad_clip)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(model_config: ModelConfig, optimiser_config: TrainConfig,
+              length: int) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """(chunk_step, measure, init) of a model and optimiser, cached so that another `train`
+    of them in this process (a resume, other seeds, another experiment) reuses the jitted
+    functions, which jax recompiles only for new shapes."""
+    model, optimizer = build_model(model_config), make_optimizer(optimiser_config)
+    return (make_chunk_step(model, optimizer), make_measure(model),
+            make_init(model, optimizer, length))
+
+
+def _chunk_end(start: int, config: TrainConfig) -> int:
+    """The step at which the chunk beginning at `start` ends: after steps_per_call steps, or at
+    the next evaluation step, checkpoint step or the last step, whichever comes first."""
+    def next_multiple(every: int) -> int:
+        return (start // every + 1) * every
+
+    return min(start + config.steps_per_call, next_multiple(config.eval_every),
+               next_multiple(config.checkpoint_every), config.steps)
+
+
+def _check_fit(book: _Bookkeeping, params: Any, measure: Callable[..., Any], data: TaskData,
+               model_config: ModelConfig, config: TrainConfig,
+               lengths: tuple[int, int]) -> None:
+    """Measure the seeds still training at step `book.step`, freeze those that fit, and append
+    the check to the history. Frozen seeds keep the metrics of the check at which they fitted."""
+    per_seed = [empty_batch(config.eval_batch_size, lengths[1]) if fitted else
+                seed_batch(data, model_config,
+                           np.random.default_rng([seed, book.step, EVAL_STREAM]),
+                           config.eval_batch_size, lengths, training=False)
+                for seed, fitted in zip(config.seeds, book.fitted)]
+    losses, exact = measure(params, *(np.stack(arrays) for arrays in zip(*per_seed)))
+    for j, (loss, accuracy) in enumerate(zip(losses.tolist(), exact.tolist())):
+        if not book.fitted[j]:
+            book.loss[j], book.exact_match[j] = loss, accuracy
+            book.fitted[j] = accuracy >= config.fit_threshold
+    book.history.append({"step": book.step, "loss": list(book.loss),
+                         "exact_match": list(book.exact_match), "fitted": list(book.fitted)})
+
+
+def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) -> str:
+    """Progress text: mean training loss of the last chunk over its active steps, the seeds'
+    last in-distribution exact match, and how many have fitted."""
+    parts = []
+    if pending is not None and pending[1].any():
+        parts.append(f"loss {float(np.asarray(pending[0])[pending[1]].mean()):.4f}")
+    if book.history:
+        parts.append("acc " + " ".join(f"{a:.2f}" for a in book.exact_match))
+    parts.append(f"fitted {sum(book.fitted)}/{len(book.fitted)}")
+    return "  ".join(parts)
+
+
+def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
+              train_lengths: tuple[int, int]) -> dict[str, Any]:
+    """What a checkpoint must have been trained with to be resumed (plain JSON data)."""
+    task = data.task
+    return json.loads(json.dumps({
+        "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
+        "train_lengths": list(train_lengths), "program": Path(task.program).name, "sop": task.sop,
+        "vocab": data.vocab, "classes": data.classes, "sampler": task.to_dict()["sampler"]},
+        default=repr))
