@@ -20,7 +20,6 @@ alone (see `train`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import jax
 import numpy as np
 
 from rasp.errors import RaspError
+from rasp.files import write_atomically, writing_atomically
 
 FORMAT = 1
 RECORD = "checkpoint.json"
@@ -44,12 +44,12 @@ def save(directory: Path, step: int, state: Any, meta: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
     arrays_name = f"state_{step:09d}.npz"
-    _write_atomically(directory / arrays_name, lambda f: np.savez(
-        f, **{f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)}))
+    with writing_atomically(directory / arrays_name) as file:
+        np.savez(file, **{f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)})
     record = {"format": FORMAT, "step": step, "arrays": arrays_name,
               "leaves": [[list(leaf.shape), str(leaf.dtype)] for leaf in leaves], "meta": meta}
     text = json.dumps(record, indent=1)
-    _write_atomically(directory / RECORD, lambda f: f.write(text.encode()))
+    write_atomically(directory / RECORD, text)
     for old in directory.glob("state_*.npz*"):
         if old.name != arrays_name:
             old.unlink(missing_ok=True)
@@ -76,13 +76,3 @@ def load(directory: Path, template: Any) -> tuple[int, Any, dict[str, Any]] | No
         raise CheckpointError(f"{record_path}: the saved state does not match the model's shape",
                               hint="delete the checkpoint directory to start afresh")
     return record["step"], jax.tree.unflatten(treedef, leaves), record["meta"]
-
-
-def _write_atomically(path: Path, write: Any) -> None:
-    """Call `write(binary file)` on a temporary file beside `path`, then rename it to `path`."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)

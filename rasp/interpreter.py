@@ -12,7 +12,6 @@ Applying an s-op to an input, `sop("abc")`, evaluates it then and there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from rasp import ast, evaluate, graph, ops
