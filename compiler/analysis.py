@@ -6,9 +6,9 @@
 * `profile`: for every selector, the most positions any query selects, whether
   a query can select nothing and whether a query selects a later position,
   as observed by the interpreter on the sample.
-* `value_sets`: for every s-op, the set of values it can take for inputs over
-  the vocabulary of length at most `max_seq_len`, computed with the
-  interpreter's own scalar operations (`rasp.ops`).
+* helpers for the value sets the lowering computes (`lower._Region`) with the
+  interpreter's own scalar operations (`rasp.ops`): the means an attention head
+  can produce, and `canonical`, which merges float near-duplicates.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -68,7 +68,10 @@ def profile(root: graph.Node, inputs: list[list]) -> dict[int, SelectorProfile]:
             values = evaluate.evaluate_nodes([root], rows)
         except RaspError as error:
             raise CompileError(f"the program fails on an input of the vocabulary: "
-                               f"{error.message}", error.span, hint=error.hint) from None
+                               f"{error.message}", error.span,
+                               hint=error.hint or "a model computes its s-op on every input "
+                               "over the vocabulary: choose tokens the program can read"
+                               ) from None
         upper = np.triu(np.ones((length, length), dtype=bool), k=1)
         for node in selectors:
             matrix = values[node.id]
@@ -84,47 +87,31 @@ def mean_values(max_seq_len: int) -> set[float]:
     return {k / n for n in range(1, max_seq_len + 1) for k in range(n + 1)}
 
 
-def value_sets(root: graph.Node, vocab: Sequence[Any], max_seq_len: int,
-               selectors: dict[int, SelectorProfile]) -> dict[int, set]:
-    """The values each s-op can take, keyed by node id."""
-    sets: dict[int, set] = {}
-    for node in graph.topological_order([root]):
-        if node.is_selector:
-            continue
-        sets[node.id] = _value_set(node, sets, vocab, max_seq_len, selectors)
-    return sets
+# Numbers closer than this (relative to their size, or absolutely below 1) are one value.
+SAME_NUMBER = 1e-12
 
 
-def _value_set(node: graph.Node, sets: dict[int, set], vocab: Sequence[Any],
-               max_seq_len: int, selectors: dict[int, SelectorProfile]) -> set:
-    children = [sets.get(child.id) for child in node.children]
-    if isinstance(node, graph.Tokens):
-        return {convert_token(token, node.conversion, node) for token in vocab}
-    if isinstance(node, graph.Indices):
-        return set(range(max_seq_len))
-    if isinstance(node, (graph.Length, graph.SelectorWidth)):
-        return set(range(max_seq_len + 1))
-    if isinstance(node, graph.Constant):
-        return {node.value}
-    if isinstance(node, graph.Hint):
-        return set(children[0])
-    if isinstance(node, (graph.Map, graph.InList)):
-        result = set()
-        for combo in itertools.product(*children):
-            try:
-                result.add(apply_elementwise(node, combo))
-            except ops.OpError:
-                continue  # the interpreter fails on such inputs too; nothing to encode
-        return result
-    if isinstance(node, graph.Aggregate):
-        selector = selectors[node.children[0].id]
-        result = set(children[1])
-        if selector.max_width > 1:
-            result = mean_values(max_seq_len)
-        if selector.can_be_empty:
-            result.add(node.default)
-        return result
-    raise TypeError(f"no value set for {node!r}")
+def canonical(values: Iterable[Any]) -> dict[Any, Any]:
+    """Each value -> its representative: numbers closer than SAME_NUMBER share one, the one
+    with the shortest repr (0.3 rather than 0.30000000000000004).
+
+    Float arithmetic gives one real number several nearby values (1/3 - 1/7 computed
+    two ways); nothing tells them apart reliably, and an MLP separating them would
+    need a slope of ~1e17.
+    """
+    numbers = sorted(v for v in values if isinstance(v, (int, float)) and
+                     not isinstance(v, bool))
+    clusters: list[list] = []
+    for number in numbers:
+        if clusters and number - clusters[-1][-1] <= SAME_NUMBER * max(1.0, abs(number)):
+            clusters[-1].append(number)
+        else:
+            clusters.append([number])
+    result = {v: v for v in values}
+    for cluster in clusters:
+        representative = min(cluster, key=lambda v: len(repr(v)))
+        result.update((v, representative) for v in cluster)
+    return result
 
 
 def apply_elementwise(node: graph.Node, args: Sequence[Any]) -> Any:

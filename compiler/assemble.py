@@ -11,6 +11,9 @@ most of its compile time. Here the same matrices are written directly:
 * attention layer l, head h: W_Q = P(R -> left space of W_QK) @ W_QK,
   W_K = P(R -> right space), W_V = P(R -> OV input) @ W_OV,
   W_O = P(OV output -> R); heads are padded to a common key size and count;
+  the key size is the widest query/key or value space of any head (tracr's
+  is the widest query/key space, too narrow for a head whose value has more
+  dimensions);
 * MLP layer l: W_1 = P(R -> first input) @ first, W_2 = second @ P(output -> R);
 * unembedding: P(R -> output space).
 
@@ -23,8 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from tracr.compiler import assemble as tracr_assemble
-from tracr.craft import bases, transformers, vectorspace_fns
+from tracr.craft import bases, transformers
 
 
 @dataclass
@@ -48,23 +50,23 @@ def assemble(craft_model: transformers.SeriesWithResiduals,
              tokens_space: bases.VectorSpaceWithBasis,
              indices_space: bases.VectorSpaceWithBasis,
              output_space: bases.VectorSpaceWithBasis) -> Weights:
-    config, module_names = tracr_assemble._get_model_config_and_module_names(craft_model)
+    layer_of = _layer_numbers(craft_model.blocks)
+    heads, key_size, hidden = sizes(craft_model.blocks)
     residual = bases.join_vector_spaces(craft_model.residual_space, tokens_space,
                                         indices_space, output_space)
     width = residual.num_dims
-    heads, key_size, hidden = config.num_heads, config.key_size, config.mlp_hidden_size
 
     def project(space: bases.VectorSpaceWithBasis) -> np.ndarray:
-        return vectorspace_fns.project(residual, space).matrix
+        return projection(residual, space)
 
     layers = [{
         "query": np.zeros((width, heads * key_size)), "key": np.zeros((width, heads * key_size)),
         "value": np.zeros((width, heads * key_size)), "linear": np.zeros((heads * key_size, width)),
         "linear_1": np.zeros((width, hidden)), "linear_2": np.zeros((hidden, width)),
-    } for _ in range(config.num_layers)]
+    } for _ in range(layer_of[-1] + 1 if layer_of else 0)]
 
-    for name, module in zip(module_names, craft_model.blocks):
-        layer = layers[int(name.split("_")[1].split("/")[0])]
+    for number, module in zip(layer_of, craft_model.blocks):
+        layer = layers[number]
         if isinstance(module, transformers.MLP):
             size = module.fst.output_space.num_dims
             layer["linear_1"][:, :size] = project(module.fst.input_space) @ module.fst.matrix
@@ -79,17 +81,54 @@ def assemble(craft_model: transformers.SeriesWithResiduals,
             layer["value"][:, value_columns] = project(head.w_ov.input_space) @ head.w_ov.matrix
             layer["linear"][value_columns, :] = project(head.w_ov.output_space).T
 
-    tokens_to_residual = vectorspace_fns.project(tokens_space, residual)
-    one = bases.BasisDirection("one")
-    if one in residual:
-        to_one = vectorspace_fns.Linear.from_action(
-            tokens_space, residual, lambda _: residual.vector_from_basis_direction(one))
-        tokens_to_residual = vectorspace_fns.Linear.combine_in_parallel(
-            [tokens_to_residual, to_one])
-    positions = np.concatenate([np.zeros((1, width)),
-                                vectorspace_fns.project(indices_space, residual).matrix])
     return Weights(
-        token_embed=tokens_to_residual.matrix, pos_embed=positions,
-        unembed=vectorspace_fns.project(residual, output_space).matrix, layers=layers,
+        token_embed=_token_embedding(tokens_space, residual),
+        pos_embed=np.concatenate([np.zeros((1, width)), projection(indices_space, residual)]),
+        unembed=projection(residual, output_space), layers=layers,
         num_heads=heads, key_size=key_size, mlp_hidden_size=hidden,
         residual_labels=[str(d) for d in residual.basis])
+
+
+def _layer_numbers(blocks: list) -> list[int]:
+    """The layer of each block: blocks alternate attention, MLP, and a missing one leaves
+    its half-layer empty (tracr's module names)."""
+    numbers, half = [], 0
+    for block in blocks:
+        is_mlp = isinstance(block, transformers.MLP)
+        if half % 2 != is_mlp:
+            half += 1
+        numbers.append(half // 2)
+        half += 1
+    return numbers
+
+
+def sizes(blocks: list) -> tuple[int, int, int]:
+    """Heads per layer, key size and MLP hidden size (1 where there is none, as tracr)."""
+    attentions = [list(b.as_multi().heads()) for b in blocks
+                  if not isinstance(b, transformers.MLP)]
+    heads = [head for layer in attentions for head in layer]
+    mlps = [b for b in blocks if isinstance(b, transformers.MLP)]
+    return (max((len(layer) for layer in attentions), default=1),
+            max((max(*h.w_qk.matrix.shape, h.w_ov.matrix.shape[1]) for h in heads), default=1),
+            max((m.fst.output_space.num_dims for m in mlps), default=1))
+
+
+def _token_embedding(tokens_space: bases.VectorSpaceWithBasis,
+                     residual: bases.VectorSpaceWithBasis) -> np.ndarray:
+    """Each token's direction, plus the "one" direction (1 at every position) if used."""
+    matrix = projection(tokens_space, residual)
+    one = bases.BasisDirection("one")
+    if one in residual:
+        matrix[:, residual.index_by_direction[one]] += 1
+    return matrix
+
+
+def projection(source: bases.VectorSpaceWithBasis,
+               target: bases.VectorSpaceWithBasis) -> np.ndarray:
+    """tracr's `vectorspace_fns.project(source, target).matrix`: 1 where a direction is in
+    both spaces (tracr builds it from one-hot vectors, quadratic in the widths)."""
+    matrix = np.zeros((source.num_dims, target.num_dims))
+    for direction in source.basis:
+        if direction in target:
+            matrix[source.index_by_direction[direction], target.index_by_direction[direction]] = 1
+    return matrix

@@ -22,7 +22,9 @@ from compiler.assemble import assemble
 from compiler.errors import CompileError
 from compiler.lower import CATEGORICAL, NUMERICAL, Lowering
 from compiler.model import CompiledModel, Head, Layout, token_key
-from rasp import evaluate, graph
+from rasp import ast, evaluate, graph
+from rasp.ast import NO_SPAN, Span
+from rasp.parser import parse
 from rasp.program import Program
 
 
@@ -33,13 +35,13 @@ def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
     node = program.sop(sop)
     tokens = _check_vocab(vocab, max_seq_len)
     sample = analysis.sample_inputs(tokens, max_seq_len)
-    selectors = analysis.profile(node, sample)
-    lowering = Lowering(tokens, max_seq_len, selectors, causal=causal)
     try:
+        selectors = analysis.profile(node, sample)
+        lowering = Lowering(tokens, max_seq_len, selectors, causal=causal)
         tip = lowering.lower_output(node)
         built = craft.build(tip, lowering, tokens, max_seq_len, causal)
     except CompileError as error:
-        raise program.workspace.attach_source(error) from None
+        raise program.workspace.attach_source(_located(error, program, sop)) from None
     tokens_space = craft.tokens_space(tokens)
     output_space = craft.output_space(built)
     weights = assemble(built.model, tokens_space, craft.indices_space(max_seq_len),
@@ -77,6 +79,27 @@ def check_against_interpreter(model: CompiledModel, node: graph.Sop,
                 hint="please report this program: it is a compiler bug")
 
 
+def _located(error: CompileError, program: Program, sop: str) -> CompileError:
+    """`error`, placed where `sop` is defined if it has no place of its own (it is about a
+    primitive, such as `length`, that the program compiles as its output)."""
+    if error.span is not NO_SPAN:
+        return error
+    return CompileError(error.message, _definition(program, sop), hint=error.hint)
+
+
+def _definition(program: Program, sop: str) -> Span:
+    """The value last assigned to `sop` at the top level of the program's file."""
+    filename = next((name for name, text in program.workspace.sources.items()
+                     if text == program.source), str(program.path))
+    span = NO_SPAN
+    for statement in parse(program.source, filename).statements:
+        if isinstance(statement, ast.Assign) and sop in statement.targets:
+            values = statement.values
+            span = values[statement.targets.index(sop)].span \
+                if len(values) == len(statement.targets) else statement.span
+    return span
+
+
 def outputs_equal(expected: list, actual: list) -> bool:
     if len(expected) != len(actual):
         return False
@@ -98,12 +121,14 @@ def _check_vocab(vocab: Iterable[Any], max_seq_len: int) -> list:
     for token in tokens:
         if not isinstance(token, (str, int, float, bool)):
             raise CompileError(f"vocabulary tokens must be strings, numbers or booleans, "
-                               f"not {token!r}")
+                               f"not {token!r}", hint='e.g. --vocab "abc" or --vocab "[1, 2]"')
         if token in (craft.BOS, craft.PAD):
-            raise CompileError(f"{token!r} is reserved for the compiler")
+            raise CompileError(f"{token!r} is reserved for the compiler",
+                               hint="rename the token in the vocabulary and the program")
     evaluate.checked_input(tokens)
     if max_seq_len < 1:
-        raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}")
+        raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}",
+                           hint="give the longest input the model must accept, e.g. --max-len 8")
     return sorted(tokens, key=_sort_key)
 
 

@@ -15,17 +15,21 @@ where a node is asked for both. Rules of tracr that the lowering keeps:
 
 * a numerical aggregate averages 0/1 values and has default 0;
 * a categorical aggregate selects at most one position and has no default:
-  where the profile shows empty selections, a *default fill* MLP writes the
-  default where the attention wrote nothing;
+  where the profile shows empty selections it writes nothing, and a *default
+  fill* MLP writes the default there for heads and the output to read; MLPs
+  read the aggregate itself and take "nothing" as the default;
+* a select reads `f(x)` through `x` when `f` maps one categorical s-op to no
+  fewer values (`indices + 1`): `f` goes into the predicate, no MLP computes it;
 * composite selectors (`and`, `or`, `not`) become one `Select` over tuples of
   the s-ops they compare, with a predicate that evaluates the whole formula.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from tracr.rasp import rasp as tracr
 
@@ -36,6 +40,9 @@ from rasp.ast import NO_SPAN, Span
 
 CATEGORICAL, NUMERICAL = "categorical", "numerical"
 RAW_TOKENS = "raw tokens"
+
+NOT_A_NUMBER_HINT = ("`numerical(...)` takes s-ops of numbers: remove the hint, or map the values "
+                     "to numbers first, e.g. indicator(x == v)")
 
 # Largest value set an MLP may be built over (the product of its inputs' value sets).
 MAX_TABLE = 20000
@@ -55,17 +62,22 @@ class Lowering:
     causal: bool = False
     # tracr label -> value set, for basis inference.
     values: dict[str, set] = field(default_factory=dict)
-    # tracr label of a default-fill map -> the default it writes.
-    fills: dict[str, Any] = field(default_factory=dict)
+    # tracr label of a categorical aggregate that can select nothing -> its default: it
+    # writes nothing there, and every MLP that reads it takes that as the default.
+    defaults: dict[str, Any] = field(default_factory=dict)
     # tracr label -> the program expression it computes, for the layout.
     origins: dict[str, str] = field(default_factory=dict)
     _memo: dict[tuple, tracr.SOp] = field(default_factory=dict)
     _regions: dict[int, "_Region"] = field(default_factory=dict)
-    _names: set[str] = field(default_factory=set)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _users: dict[int, list[graph.Node]] = field(default_factory=dict)
+    # label of a default-fill map -> the aggregate it fills, which MLPs read instead
+    _unfilled: dict[str, tracr.SOp] = field(default_factory=dict)
 
     # ------------------------------------------------------------- s-ops
 
     def lower_output(self, node: graph.Sop) -> tracr.SOp:
+        self._users = _users_of(node)
         encoding = NUMERICAL if self.native_encoding(node) == NUMERICAL else CATEGORICAL
         return self.lower(node, encoding)
 
@@ -107,16 +119,19 @@ class Lowering:
                 raise CompileError("`length` reads every position, so it cannot be computed "
                                    "causally", self._span_of(node),
                                    hint="compile without causal=True, or avoid `length`")
-            everything = tracr.Select(tracr.tokens, tracr.tokens, tracr.Comparison.TRUE)
+            everything = self._labelled(
+                tracr.Select(tracr.tokens, tracr.tokens, tracr.Comparison.TRUE), "length_select")
             width = self._selector_width(everything, encoding, node)
             return width
         if isinstance(node, graph.SelectorWidth):
             return self._selector_width(self.lower_selector(node.children[0]), encoding, node)
         if isinstance(node, graph.Hint):
-            inner = self.lower(node.children[0], node.encoding)
             if node.encoding == NUMERICAL and not _all_numbers(self.value_set(node)):
-                raise CompileError("`numerical` needs an s-op of numbers", node.span,
-                                   hint="remove the hint, or map the values to numbers first")
+                raise CompileError(
+                    f"`{node.children[0].name()}` is needed as a number by `numerical` but "
+                    f"takes the values {_show_values(self.value_set(node))}",
+                    self._span_of(node), hint=NOT_A_NUMBER_HINT)
+            inner = self.lower(node.children[0], node.encoding)
             return self._convert(inner, self.value_set(node), node.encoding, encoding, node)
         if isinstance(node, graph.Aggregate):
             return self._aggregate(node, encoding)
@@ -141,13 +156,13 @@ class Lowering:
                 raise CompileError(
                     f"`{node.name()}` averages several positions of values "
                     f"{_show_values(sop_values)}, but an attention head can only average "
-                    f"0/1 values", node.span,
+                    f"0/1 values", self._span_of(node),
                     hint="average 0/1 values, e.g. aggregate(sel, indicator(x == v)), or "
                          "make the selector pick at most one position")
             if profile.can_be_empty and node.default != 0:
                 raise CompileError(
                     f"`{node.name()}` averages several positions, so its default must be 0, "
-                    f"not {node.default!r}", node.span,
+                    f"not {node.default!r}", self._span_of(node),
                     hint="use the default 0 and map it afterwards with a ternary")
             expr = tracr.numerical(tracr.Aggregate(self.lower_selector(selector_node),
                                                    self.lower(sop, NUMERICAL), default=0))
@@ -159,10 +174,14 @@ class Lowering:
         expr = self._record(expr, set(sop_values), node)
         values = set(sop_values)
         if profile.can_be_empty:
+            # Heads and the output read an explicit default, written by an MLP; other MLPs
+            # read the aggregate itself (see `_table_input`).
             values.add(node.default)
+            self.defaults[expr.label] = node.default
             fill = tracr.categorical(tracr.Map(identity, expr, simplify=False))
-            expr = self._record(fill, set(values), node, suffix="default")
-            self.fills[expr.label] = node.default
+            fill = self._record(fill, set(values), node, suffix="default")
+            self._unfilled[fill.label] = expr
+            expr = fill
         return self._convert(expr, values, CATEGORICAL, encoding, node)
 
     def _convert(self, expr: tracr.SOp, values: set, have: str, want: str,
@@ -171,8 +190,9 @@ class Lowering:
             return expr
         if want == NUMERICAL and not _all_numbers(values):
             raise CompileError(f"`{node.name()}` is needed as a number but takes the values "
-                               f"{_show_values(values)}", self._span_of(node))
-        converted = tracr.Map(identity, expr, simplify=False)
+                               f"{_show_values(values)}", self._span_of(node),
+                               hint=NOT_A_NUMBER_HINT)
+        converted = tracr.Map(identity, self._unfilled.get(expr.label, expr), simplify=False)
         converted = tracr.numerical(converted) if want == NUMERICAL else \
             tracr.categorical(converted)
         return self._record(converted, set(values), node, suffix=want[:3])
@@ -185,14 +205,17 @@ class Lowering:
         return self._regions[node.id]
 
     def compresses(self, node: graph.Sop) -> bool:
-        """Whether a multi-input elementwise node is worth its own MLP.
+        """Whether an elementwise node read by a region of more inputs is worth its own MLP.
 
         Inlining it into its consumers would make them tables over the product
         of its inputs' values; when it takes fewer values than that, computing
-        it once and reading its result is smaller.
+        it once and reading its result is smaller. Over one input that costs a
+        layer, unless the input is numerical: a table needs it converted to
+        categorical anyway, and the node's own MLP is that conversion.
         """
         region = self.region(node)
-        if len(region.bases) < 2:
+        if len(region.bases) == 1 and (region.bases[0] == RAW_TOKENS or
+                                       self.native_encoding(region.bases[0]) != NUMERICAL):
             return False
         product = 1
         for base in region.bases:
@@ -228,11 +251,19 @@ class Lowering:
                                  graph.Tokens.make(("asis",), ()))
         return self.lower(base, encoding)
 
+    def _table_input(self, base: Any, encoding: str) -> tracr.SOp:
+        """What an MLP reads for `base`: a categorical aggregate that can select nothing
+        without its default-fill MLP (the reading MLP maps "nothing" to the default
+        itself, which saves the fill its layer)."""
+        expr = self._lower_base_input(base, encoding)
+        return self._unfilled.get(expr.label, expr)
+
     def _lower_region(self, node: graph.Sop, encoding: str) -> tracr.SOp:
         region = self.region(node)
         if encoding == NUMERICAL and not _all_numbers(region.values):
             raise CompileError(f"`{node.name()}` is needed as a number but takes the values "
-                               f"{_show_values(region.values)}", self._span_of(node))
+                               f"{_show_values(region.values)}", self._span_of(node),
+                               hint=NOT_A_NUMBER_HINT)
         bases = region.bases
         if len(bases) == 0:
             # A constant: any s-op mapped to it.
@@ -241,10 +272,11 @@ class Lowering:
         elif len(bases) == 1:
             base = bases[0]
             base_encoding = CATEGORICAL if base == RAW_TOKENS else self.native_encoding(base)
-            inner = self._lower_base_input(base, base_encoding)
             if region.is_identity:
+                inner = self._lower_base_input(base, base_encoding)
                 return self._convert(inner, region.values, base_encoding, encoding, node)
-            expr = tracr.Map(region.function, inner, simplify=False)
+            expr = tracr.Map(region.total, self._table_input(base, base_encoding),
+                             simplify=False)
         elif len(bases) == 2 and encoding == NUMERICAL and \
                 region.linear_factors(self) is not None:
             first, second = (self._lower_base_input(b, NUMERICAL) for b in bases)
@@ -259,13 +291,13 @@ class Lowering:
 
     def _sequence_map(self, region: "_Region", node: graph.Sop) -> tracr.SOp:
         """A categorical SequenceMap over two bases, or over tuples of more."""
-        inputs = [self._lower_base_input(b, CATEGORICAL) for b in region.bases]
+        inputs = [self._table_input(b, CATEGORICAL) for b in region.bases]
         sets = [self._base_value_set(b) for b in region.bases]
         _check_table(sets, node, self)
         if len(inputs) == 2:
-            return tracr.SequenceMap(region.function, inputs[0], inputs[1])
+            return tracr.SequenceMap(region.total, inputs[0], inputs[1])
         packed = self._tuples(inputs[:-1], sets[:-1], node)
-        function = region.function
+        function = region.total
         return tracr.SequenceMap(lambda t, v: function(*t, v), packed, inputs[-1])
 
     # --------------------------------------------------------- selectors
@@ -278,7 +310,7 @@ class Lowering:
             culprit = next((leaf for leaf in _leaves(node)
                             if self.selectors[leaf.id].looks_ahead), node)
             raise CompileError(f"`{culprit.name()}` selects later positions, so the program "
-                               f"is not causal", culprit.span,
+                               f"is not causal", self._span_of(culprit),
                                hint="restrict it to earlier positions, e.g. "
                                     "`... and select(indices, indices, <=)`")
         leaves = _leaves(node)
@@ -292,28 +324,53 @@ class Lowering:
         def predicate(key: Any, query: Any) -> bool:
             return _holds(node, unpack_key(key), unpack_query(query))
 
-        select = tracr.Select(keys, queries, predicate)
-        select = select.named(self._unique_name(node.name(), "select"))
+        select = self._labelled(tracr.Select(keys, queries, predicate),
+                                _readable(node.name(), "select"))
         self.origins[select.label] = node.name()
         self._memo[key] = select
         return select
 
     def _operand(self, nodes: list[graph.Sop], selector: graph.Selector):
-        """One categorical s-op carrying the values of `nodes`, and how to read them back."""
-        if not nodes:
+        """One categorical s-op carrying what `nodes` are computed from, and how to read
+        their values back from its value."""
+        readers = {n.id: self._reader(n) for n in nodes}
+        sources = _unique(source for source, _ in readers.values())
+        if not sources:
             return tracr.tokens, lambda value: {}
-        if len(nodes) == 1:
-            only = nodes[0]
-            return self.lower(only, CATEGORICAL), lambda value: {only.id: value}
-        sets = [self.value_set(n) for n in nodes]
+
+        def unpack(value: Any) -> dict[int, Any]:
+            by_source = {_key(sources[0]): value} if len(sources) == 1 else \
+                {_key(source): v for source, v in zip(sources, value)}
+            return {id_: function(by_source[_key(source)])
+                    for id_, (source, function) in readers.items()}
+
+        if len(sources) == 1:
+            return self._lower_base_input(sources[0], CATEGORICAL), unpack
+        sets = [self._base_value_set(source) for source in sources]
         _check_table(sets, selector, self)
-        memo_key = ("tuple",) + tuple(n.id for n in nodes)
+        memo_key = ("tuple",) + tuple(_key(source) for source in sources)
         if memo_key not in self._memo:
             self._memo[memo_key] = self._tuples(
-                [self.lower(n, CATEGORICAL) for n in nodes], sets, selector)
-        packed = self._memo[memo_key]
-        ids = [n.id for n in nodes]
-        return packed, lambda value: dict(zip(ids, value))
+                [self._table_input(source, CATEGORICAL) for source in sources], sets,
+                selector)
+        return self._memo[memo_key], unpack
+
+    def _reader(self, node: graph.Sop) -> tuple[Any, Callable[[Any], Any]]:
+        """What a select reads for `node` (its source), and the function giving the value.
+
+        A map of one categorical s-op with no fewer values, such as `indices + 1`,
+        is folded into the select's predicate: the head reads the s-op itself, so
+        no MLP computes the map (tracr's own library writes such selects with
+        lambdas).
+        """
+        if _is_elementwise(node):
+            region = self.region(node)
+            if len(region.bases) == 1:
+                source = region.bases[0]
+                categorical = source == RAW_TOKENS or self.native_encoding(source) == CATEGORICAL
+                if categorical and len(self._base_value_set(source)) <= len(region.values):
+                    return source, region.function
+        return node, identity
 
     def _tuples(self, inputs: list[tracr.SOp], sets: list[set],
                 node: graph.Node) -> tracr.SOp:
@@ -331,23 +388,35 @@ class Lowering:
 
     def _record(self, expr: tracr.SOp, values: set, node: graph.Node,
                 suffix: str = "") -> tracr.SOp:
-        expr = expr.named(self._unique_name(node.name(), suffix))
+        expr = self._labelled(expr, _readable(node.name(), suffix))
         self.values[expr.label] = values
         self.origins[expr.label] = node.name() + (f" ({suffix})" if suffix else "")
         return expr
 
-    def _unique_name(self, name: str, suffix: str) -> str:
-        base = "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40].strip("_")
-        base = (base or "sop") + (f"_{suffix}" if suffix else "")
-        candidate, n = base, 1
-        while candidate in self._names or candidate in ("tokens", "indices", "one"):
-            n += 1
-            candidate = f"{base}_{n}"
-        self._names.add(candidate)
-        return candidate
+    def _labelled(self, expr: tracr.RASPExpr, name: str) -> tracr.RASPExpr:
+        """`expr` named `name`, with the label `name_<n>`, n counting this lowering's labels.
+
+        tracr's label is `name_<unique_id>` with a process-wide counter, and the
+        residual basis is sorted by label: numbering per compile makes the
+        residual order, and so the weights, the same on every compile.
+        """
+        expr = expr.named(name)
+        expr.__dict__["unique_id"] = next(self._ids)  # overrides the cached_property
+        return expr
 
     def _span_of(self, node: graph.Node) -> Span:
-        return node.span if node.span is not NO_SPAN else NO_SPAN
+        """Where the program writes `node`, or, for a primitive without a place (`length`,
+        `tokens`), the nearest expression of the program that uses it."""
+        queue, seen = collections.deque([node]), {node.id}
+        while queue:
+            candidate = queue.popleft()
+            if candidate.span is not NO_SPAN:
+                return candidate.span
+            for user in self._users.get(candidate.id, []):
+                if user.id not in seen:
+                    seen.add(user.id)
+                    queue.append(user)
+        return NO_SPAN
 
 
 @dataclass
@@ -357,6 +426,7 @@ class _Region:
     bases: list[Any]
     function: Callable[..., Any]
     values: set
+    canonical: dict      # each float the function gives -> its representative in `values`
     is_identity: bool
     _linear: Optional[tuple] = None
     _linear_checked: bool = False
@@ -406,17 +476,29 @@ class _Region:
 
         sets = [lowering._base_value_set(b) for b in bases]
         _check_table(sets, root, lowering)
-        values = set()
+        results = set()
         for combo in itertools.product(*sets):
             try:
-                values.add(function(*combo))
+                results.add(function(*combo))
             except ops.OpError:
                 continue  # the interpreter fails on such inputs too
+        canonical = analysis.canonical(results)
         is_identity = len(bases) == 1 and (
             (bases[0] is root) or
             (bases[0] == RAW_TOKENS and all(function(v) == v and type(function(v)) is type(v)
                                             for v in sets[0])))
-        return cls(bases, function, values, is_identity)
+        return cls(bases, function, set(canonical.values()), canonical, is_identity)
+
+    def total(self, *base_values: Any) -> Any:
+        """`function` with floats replaced by their representative in `values`, or None
+        where it fails: tracr tabulates every combination of the bases' values, also
+        those that never occur together (the interpreter fails on them), and writes
+        nothing for a value outside the value set."""
+        try:
+            result = self.function(*base_values)
+        except ops.OpError:
+            return None
+        return self.canonical.get(result, result) if isinstance(result, float) else result
 
     def linear_factors(self, lowering: Lowering) -> Optional[tuple[float, float]]:
         """(a, b) when the region is a*x + b*y on its two bases' values, else None."""
@@ -437,6 +519,26 @@ class _Region:
             return None
         self._linear = (a, b)
         return self._linear
+
+
+def _key(source: Any) -> Any:
+    """A hashable name for a base: RAW_TOKENS, or a node's id."""
+    return source if source == RAW_TOKENS else source.id
+
+
+def _users_of(root: graph.Node) -> dict[int, list[graph.Node]]:
+    """For every node under `root`, the nodes that read it."""
+    users: dict[int, list[graph.Node]] = {}
+    for node in graph.topological_order([root]):
+        for child in node.children:
+            users.setdefault(child.id, []).append(node)
+    return users
+
+
+def _readable(name: str, suffix: str) -> str:
+    """A label stem from a program expression: identifier characters, at most 40."""
+    stem = "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40].strip("_")
+    return (stem or "sop") + (f"_{suffix}" if suffix else "")
 
 
 def _input_count(root: graph.Node) -> int:

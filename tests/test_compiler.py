@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,6 +26,7 @@ import pytest
 
 import compiler
 import rasp
+from compiler.assemble import assemble
 from compiler.compile import outputs_equal
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -131,13 +135,8 @@ UNCOMPILABLE_CASES = {
     "sort_unique.rasp": ("sort_unique", [1, 2, 5, 8], 4, 11),
 }
 
-# The compiler's own bug (see test_categorical_key_written_at_bos_is_not_selected_by_mistake):
-# both examples select on `not has_focus(...)`, which is True at the BOS position, so the
-# attention selects BOS as if it were a real key.
-BOS_KEY_BUG = ("compiler bug: a categorical key computed from a numerical value by an MLP has "
-               "a value at the BOS position, so `select(key, v, ==)` also selects BOS when "
-               "the key's BOS value equals v, and the head reads the default")
-KNOWN_BUGS = {"distinct.rasp": BOS_KEY_BUG, "sort_by_freq.rasp": BOS_KEY_BUG}
+# Examples the compiled model gets wrong because of a known compiler bug: file -> the bug.
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def test_every_example_file_is_either_compiled_or_listed_as_uncompilable():
@@ -306,10 +305,9 @@ def test_causal_compile_refuses_length():
     assert error.hint and "causal=True" in error.hint
 
 
-@pytest.mark.xfail(strict=True, reason="the `length` refusal in causal mode carries no span "
-                                       "(<unknown>:0:0): `length` is a library primitive "
-                                       "node, so the error cannot point at the user's use of it")
 def test_causal_refusal_of_length_points_at_the_use_of_length():
+    # `length` is a library primitive without a place in the program: the refusal points at
+    # the expression that uses it.
     error = refusal("x = 1;\ny = length + 1;", "y", "ab", 4, causal=True)
     assert error.span.file == "test.rasp" and error.span.line == 2
 
@@ -415,12 +413,8 @@ def test_a_numeric_vocabulary_does_not_accept_strings_that_look_like_numbers():
     ("x = indices;", "ab"),
     ("x = tokens_int;", [1, 2]),
 ], ids=["tokens", "indices", "tokens_int"])
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="compiler bug: an output that is an input s-op itself (no attention "
-                          "or MLP) crashes tracr's layer allocation with "
-                          "`ValueError: min() arg is an empty sequence` instead of compiling "
-                          "(or raising CompileError)")
 def test_an_input_sop_compiles_to_the_identity(source, vocab):
+    # a model with no layers: the embedding read back by the unembedding
     check_source(source, "x", vocab, 4)
 
 
@@ -499,13 +493,11 @@ def test_numerical_hint_on_strings_is_refused():
     assert "needed as a number" in error.message and "'ax'" in error.message
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal comes from lowering the hinted s-op, before "
-                                       "the hint's own check: it points at `y`'s definition "
-                                       "(for `numerical(tokens)` at <unknown>:0:0) and has no "
-                                       "hint")
 @pytest.mark.parametrize("source", ['y = tokens + "x";\nx = numerical(y);',
                                     "y = 1;\nx = numerical(tokens);"], ids=["sop", "tokens"])
 def test_numerical_hint_on_strings_is_refused_at_the_hint_with_a_rewrite(source):
+    # the hint's own check runs before the hinted s-op is lowered, so the refusal points at
+    # `numerical(...)` (also for `tokens`, a primitive without a place of its own)
     error = refusal(source, "x", "ab", 3)
     assert_located(error, "test.rasp", 2, 5)
     assert error.hint
@@ -565,6 +557,20 @@ def test_layout_names_the_intermediate_sops_it_computes():
     assert any(line.startswith("layer 0 ") for line in description.splitlines())
 
 
+def test_select_reads_an_offset_index_through_indices_and_the_default_fill_shares_its_layer():
+    # `shift` selects on `indices + 1`: the predicate adds the 1, so no MLP computes it and
+    # the aggregate and its default fill make one layer
+    _, model = compile_source('x = shift(tokens, 1, "-");', "x", "abc", 5)
+    assert model.num_layers == 1
+    assert model.run(["abc"]) == [["-", "a", "b"]]
+
+
+def test_an_mlp_reads_an_aggregate_that_selected_nothing_as_its_default():
+    # `==` reads the shifted tokens itself: no layer for a default fill
+    model = check_source('x = shift(tokens, 1, "a") == tokens;', "x", "ab", 5)
+    assert model.num_layers == 1
+
+
 def test_heads_per_layer_counts_parallel_heads():
     source = ('a = selector_width(select(tokens, "a", ==));\n'
               'b = selector_width(select(tokens, "b", ==));\n'
@@ -574,10 +580,12 @@ def test_heads_per_layer_counts_parallel_heads():
     assert model.run(["aab"]) == [[3, 3, 3]]
 
 
-# ------------------------------------------------------------ known compiler bugs
+# ------------------------------------------------- compiler bugs, fixed (regressions)
+#
+# The BOS position must hold exactly `one + bos` after every layer: tracr's attention selects
+# BOS (value 0) only where a query selects nothing, and MLPs reading `one` used to write there.
 
 
-@pytest.mark.xfail(strict=True, reason=BOS_KEY_BUG)
 @pytest.mark.parametrize("source", [
     'f = aggregate(select(tokens, "a", ==), 1) > 0;\n'
     "x = selector_width(select(f, False, ==));",
@@ -588,26 +596,20 @@ def test_heads_per_layer_counts_parallel_heads():
 ], ids=["has_focus_width", "has_focus_mean", "numerical_plus_0"])
 def test_categorical_key_written_at_bos_is_not_selected_by_mistake(source):
     # Minimal: on input "b", f is False, so the selector selects position 0; the
-    # interpreter says 1 (resp. 1.0), the model 0 (resp. 0.0).
+    # interpreter says 1 (resp. 1.0); the model said 0 (resp. 0.0) when f's MLP wrote
+    # False at BOS too and the head selected BOS as a key.
     check_source(source, "x", "ab", 3)
 
 
-BOS_VALUE_BUG = ("compiler bug: MLPs that read the `one` direction (default fills, numerical "
-                 "maps with f(0) != 0) also write at the BOS position, and an aggregate whose "
-                 "selection is empty reads the BOS position's value instead of writing nothing "
-                 "(so its own default fill does not fire, or its mean is not 0)")
-
-
-@pytest.mark.xfail(strict=True, reason=BOS_VALUE_BUG)
 @pytest.mark.parametrize("source", [
-    # shifting twice with different fillers: on "ab" the interpreter gives [a, z], the model
-    # [a, -] (the first shift's filler, written at BOS by its default fill)
+    # shifting twice with different fillers: on "ab" the interpreter gives [a, z]; the model
+    # gave [a, -] (the first shift's filler, written at BOS by its default fill)
     'y = shift(tokens, 1, "-");\n'
     'x = aggregate(select(indices, indices + 1, ==), y, "z");',
-    # numerical: g is 1 at BOS; on "a" position 0 selects nothing: interpreter 0, model 1.0
+    # numerical: g was 1 at BOS; on "a" position 0 selects nothing: interpreter 0, model 1.0
     'g = 1 - numerical(indicator(tokens == "a"));\n'
     "x = aggregate(select(indices, indices, <) or select(indices, length, ==), g);",
-    # categorical bool: f is False at BOS; the default True is never seen
+    # categorical bool: f was False at BOS, and the default True was never seen
     'f = aggregate(select(tokens, "a", ==), 1) > 0;\n'
     "x = aggregate(select(indices, indices + 1, ==), f, True);",
 ], ids=["double_shift", "numerical_mean_default", "bool_default"])
@@ -615,38 +617,27 @@ def test_aggregate_with_empty_selection_gives_its_default_after_an_mlp_wrote_at_
     check_source(source, "x", "ab", 4)
 
 
-VALUE_WIDER_THAN_KEY_BUG = (
-    "compiler bug (inherited from tracr's assembly): the head size is the largest query/key "
-    "dimension, so a categorical aggregate whose values need more dimensions than its "
-    "selector's spaces crashes with `ValueError: could not broadcast input array from shape "
-    "(22,8) into shape (22,5)` instead of compiling")
-
-
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=VALUE_WIDER_THAN_KEY_BUG)
 @pytest.mark.parametrize("source, sop, vocab", [
     ((EXAMPLES_DIR / "copy.rasp").read_text(), "copy", "abcdefgh"),
     ('x = shift(tokens, 1, "-");', "x", "abcdefgh"),
     ("x = aggregate(select(indices, indices, ==), indices - length);", "x", "ab"),
 ], ids=["copy", "shift", "indices_minus_length"])
 def test_aggregate_of_a_value_with_more_values_than_positions_compiles(source, sop, vocab):
+    # tracr sizes heads by their query/key spaces alone: assembly crashed with "could not
+    # broadcast (22,8) into (22,5)" where the value space was wider
     program = rasp.loads(source)
     model = compiler.compile(program, sop, vocab, 3, verify=False)
     assert_matches_exhaustively(program, sop, model, vocab, 3)
 
 
-NEGATIVE_NUMERICAL_BUG = (
-    "compiler bug (inherited from tracr): a categorical-to-numerical MLP has the numerical "
-    "value itself as its one hidden unit, so the ReLU clips negative values to 0: "
-    "`numerical(indices - 2)` gives 0 where the interpreter gives -2 or -1")
-
-
-@pytest.mark.xfail(strict=True, reason=NEGATIVE_NUMERICAL_BUG)
 @pytest.mark.parametrize("source, vocab", [
     ("x = numerical(indices - 2);", "ab"),           # on "a": interpreter [-2], model [0]
     ("x = numerical(-indices) + 1;", "ab"),
     ("x = numerical(tokens_int - 2);", "01"),        # on "0": interpreter [-2], model [-1]
 ], ids=["indices_minus_2", "negated_indices_plus_1", "tokens_int_minus_2"])
 def test_numerical_hint_on_negative_values_is_exact(source, vocab):
+    # tracr's categorical-to-numerical MLP has the value itself as its one hidden unit, which
+    # the ReLU clipped to 0 (the comments give what the model said)
     check_source(source, "x", vocab, 3)
 
 
@@ -654,7 +645,28 @@ def test_numerical_hint_on_nonnegative_values_is_exact():
     check_source("x = numerical(indices + 1) * 2;", "x", "ab", 4)
 
 
-def test_compile_with_verification_refuses_the_bos_key_bug_instead_of_returning_a_wrong_model():
+def test_numerical_difference_of_means_has_no_float_near_duplicates():
+    # found by tracr's shuffle_dyck: `o - c` computed in floating point gives one number two
+    # nearby values (-0.2333333333333334, -0.23333333333333336); kept apart, the MLP slope
+    # that separates them was ~1e17 and `neg` was wrong (e.g. on "()")
+    source = ('o = numerical(aggregate(select(indices, indices, <=), '
+              'numerical(indicator(tokens == "(")), 0));\n'
+              'c = numerical(aggregate(select(indices, indices, <=), '
+              'numerical(indicator(tokens == ")")), 0));\n'
+              "x = numerical(o - c) < 0;")
+    model = check_source(source, "x", "()", 6)
+    assert model.mlp_exactness < 1e4
+
+
+def test_compile_with_verification_refuses_a_wrong_model_instead_of_returning_it(monkeypatch):
+    # a wrong model, made by swapping two output dimensions of a correct one's unembedding
+    def swapped_outputs(*args, **kwargs):
+        weights = assemble(*args, **kwargs)
+        weights.unembed = weights.unembed[:, ::-1].copy()
+        return weights
+
+    # `compiler.compile` is the function; the module is in sys.modules
+    monkeypatch.setattr(sys.modules["compiler.compile"], "assemble", swapped_outputs)
     program = rasp.loads('f = aggregate(select(tokens, "a", ==), 1) > 0;\n'
                          "x = selector_width(select(f, False, ==));")
     with pytest.raises(compiler.CompileError, match="disagrees with the interpreter"):
@@ -670,11 +682,8 @@ def test_refusal_points_into_the_compiled_program_even_if_another_built_the_same
     assert "_flip" not in error.message
 
 
-@pytest.mark.xfail(strict=True, reason="tracr labels every expression `name_<process-wide "
-                                       "counter>` and the residual basis is sorted by label, "
-                                       "so a second compile permutes the residual stream: "
-                                       "weights (and saved model files) are not reproducible")
 def test_compiling_the_same_program_twice_gives_identical_weights():
+    # tracr labels expressions `name_<process-wide counter>` and sorts the residual by label
     program = rasp.load(EXAMPLES_DIR / "sort.rasp")
     first = compiler.compile(program, "sort_tokens", "abc", 5, verify=False)
     second = compiler.compile(program, "sort_tokens", "abc", 5, verify=False)
@@ -682,6 +691,22 @@ def test_compiling_the_same_program_twice_gives_identical_weights():
     for one, other in zip(first.weights.layers, second.weights.layers):
         for name in one:
             assert np.array_equal(one[name], other[name]), name
+
+
+def test_weights_do_not_depend_on_the_process_string_hash_seed():
+    # value sets are sets: tracr is given them in a fixed order, not in hash order
+    script = ("import hashlib, sys, compiler, rasp\n"
+              "m = compiler.compile(rasp.load(sys.argv[1]), 'sort_by_freq', 'abc', 4, "
+              "verify=False)\n"
+              "h = hashlib.sha256('|'.join(m.weights.residual_labels).encode())\n"
+              "for layer in m.weights.layers:\n"
+              "    for name in sorted(layer): h.update(layer[name].tobytes())\n"
+              "print(h.hexdigest())")
+    program = str(EXAMPLES_DIR / "sort_by_freq.rasp")
+    digests = {subprocess.run([sys.executable, "-c", script, program],
+                              env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True,
+                              text=True, check=True).stdout for seed in ("1", "2")}
+    assert len(digests) == 1
 
 
 def test_compiling_the_same_program_twice_gives_equivalent_models():

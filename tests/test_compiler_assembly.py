@@ -38,6 +38,7 @@ class Assembled:
     ours: Weights
     tracr: tracr_assemble.AssembledTransformerModel
     model: compiler.CompiledModel   # what compiler.compile returns for the same program
+    compiled: Weights               # its own weights (compiles are deterministic: these)
     vocab: Sequence[Any]
     max_seq_len: int
 
@@ -55,12 +56,10 @@ def assemble_both(program: rasp.Program, sop: str, vocab: Sequence[Any], max_seq
     ours = assemble(built.model, *spaces)
     theirs = tracr_assemble.assemble_craft_model(
         built.model, *spaces, categorical_output=tracr_rasp.is_categorical(tip), causal=causal)
-    # The model `compiler.compile` returns for the program, given the weights assembled here:
-    # a second compile names its residual directions differently (tracr's labels carry a
-    # process-wide counter), so its weights are a permutation of these.
+    # The model `compiler.compile` returns for the program, with the weights assembled here.
     compiled = compiler.compile(program, sop, vocab, max_seq_len, causal=causal, verify=False)
     model = dataclasses.replace(compiled, weights=ours, _params=None)
-    return Assembled(ours, theirs, model, list(vocab), max_seq_len)
+    return Assembled(ours, theirs, model, compiled.weights, list(vocab), max_seq_len)
 
 
 CASES = {
@@ -76,6 +75,15 @@ CASES = {
                              "x = a + b;", "x", "ab", 4, False),
     "causal_prefix_count": ('x = selector_width(select(tokens, "a", ==) and '
                             "select(indices, indices, <=));", "x", "ab", 5, True),
+    # our own blocks: a signed categorical-to-numerical map, an MLP reading an aggregate
+    # that can select nothing (with a select reading `indices + 1` through `indices`), and
+    # two selector widths in one layer (each with its own BOS-cleaning unit)
+    "negative_numerical_map": ("x = numerical(indices - 2) + 1;", "x", "ab", 4, False),
+    "empty_aggregate_read_by_an_mlp": ('x = shift(tokens, 1, "-") == tokens;', "x", "ab", 5,
+                                       False),
+    "two_selector_widths": ('a = selector_width(select(tokens, "a", ==));\n'
+                            'b = selector_width(select(tokens, "b", ==));\n'
+                            "x = a + b;", "x", "ab", 4, False),
 }
 
 
@@ -101,6 +109,16 @@ def test_embeddings_equal_tracrs(assembled):
     assert np.array_equal(assembled.ours.pos_embed.astype(np.float32),
                           _tracr_matrix(params, "pos_embed", "embeddings"))
     assert assembled.ours.residual_labels == assembled.tracr.residual_labels
+
+
+def test_compile_returns_these_weights(assembled):
+    ours, compiled = assembled.ours, assembled.compiled
+    assert compiled.residual_labels == ours.residual_labels
+    assert np.array_equal(compiled.token_embed, ours.token_embed)
+    assert np.array_equal(compiled.unembed, ours.unembed)
+    assert len(compiled.layers) == len(ours.layers)
+    for mine, theirs in zip(compiled.layers, ours.layers):
+        assert all(np.array_equal(mine[name], theirs[name]) for name in theirs)
 
 
 def test_layer_weights_equal_tracrs(assembled):

@@ -46,14 +46,10 @@ TOLERANCE = 1e-6
 BOS = "BOS"
 SEED = 20240607
 
-# A compiler bug these programs found (it shows in three lines: o and c two numerical
-# prefix means, `neg = numerical(o - c) < 0;` compiled over "()" at max_seq_len 4): the value set of `numerical(a - b)` for two numerical means is computed in floating point
-# and keeps near-duplicates such as -0.2333333333333334 and -0.23333333333333336, so the gap
-# that sets `mlp_exactness` is ~3e-17, the slope becomes ~1e17 and the discretising MLP of
-# `balance < 0` / `balance == 0` is wrong (e.g. "()" gives false).
-NUMERICAL_GAP_BUG = ("compiler bug: the value set of numerical(opens - closes) holds float "
-                     "near-duplicates (gap ~3e-17), so mlp_exactness ~1e17 and the discretising "
-                     "MLPs of `balance < 0` and `balance == 0` are wrong")
+# A compiler bug these programs found (fixed; test_compiler.py keeps its minimal reproduction,
+# test_numerical_difference_of_means_has_no_float_near_duplicates): the value set of
+# `numerical(opens - closes)` kept float near-duplicates such as -0.2333333333333334 and
+# -0.23333333333333336, so the MLP slope was ~1e17 and `balance < 0` went wrong.
 
 
 @dataclass(frozen=True)
@@ -93,24 +89,12 @@ CASES = {
                          tuple("()"), 6, numerical=True),
     "shuffle_dyck": Case("shuffle_dyck.rasp", "make_shuffle_dyck",
                          lambda: tracr_lib.make_shuffle_dyck(["()"]), tuple("()"), 6,
-                         inputs="dyck", compiler_bug=NUMERICAL_GAP_BUG,
-                         larger="ours: 7 layers, residual 54, 331,830 parameters; tracr's: 6, "
-                                "41, 91,769 (the MLPs of `balance < 0`/`== 0` over the ~100 "
-                                "float values of the balance; `opens - closes` allocated a "
-                                "layer late by tracr's depth heuristic)"),
+                         inputs="dyck"),
     "shuffle_dyck2": Case("shuffle_dyck2.rasp", "make_shuffle_dyck2",
-                          tracr_lib.make_shuffle_dyck2, tuple("(){}"), 6, inputs="dyck",
-                          compiler_bug=NUMERICAL_GAP_BUG,
-                          larger="ours: residual 69, 968,139 parameters; tracr's: 58, 342,790 "
-                                 "(same layers and heads; the discretising MLPs of the two "
-                                 "balances are wider)"),
+                          tracr_lib.make_shuffle_dyck2, tuple("(){}"), 6, inputs="dyck"),
     "detect_pattern": Case("detect_pattern.rasp", "make_detect_pattern",
                            lambda: tracr_lib.detect_pattern(tracr.tokens, "abc"),
-                           tuple("abc"), 6, inputs="pattern",
-                           larger="ours: 4 layers, residual 40, 15,920 parameters; tracr's: 3, "
-                                  "26, 6,610 (our shifts need `indices + 1`/`indices + 2` "
-                                  "maps where tracr's select takes a lambda, and a default-fill "
-                                  "MLP layer for the default False where tracr leaves None)"),
+                           tuple("abc"), 6, inputs="pattern"),
     "count_less_freq": Case("count_less_freq.rasp", "make_count_less_freq",
                             lambda: tracr_lib.make_count_less_freq(2), tuple("abc"), 6),
 }
