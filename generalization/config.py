@@ -48,6 +48,7 @@ import rasp
 from compiler.model import token_key
 from generalization.positions import POSITION_KINDS
 from generalization.tasks import SamplerError, Task, make_sampler
+from generalization.train import TrainConfig
 from rasp.ast import Span
 from rasp.errors import RaspError, did_you_mean
 from rasp.evaluate import checked_input
@@ -85,22 +86,6 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
-class TrainingSection:
-    """Optimiser and schedule; the fields of `generalization.train.TrainConfig`."""
-
-    steps: int = 2000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    checkpoint_every: int = 250
-    eval_every: int = 100
-    fit_threshold: float = 1.0
-
-
-@dataclass(frozen=True)
 class EvaluationSection:
     """How many examples per length, and how hard to look for counterexamples."""
 
@@ -116,7 +101,7 @@ class ExperimentConfig:
     name: str
     task: Task
     model: ModelSection
-    training: TrainingSection
+    training: TrainConfig
     evaluation: EvaluationSection
     path: Path | None = None      # the config file; None for the command line's quick form
 
@@ -256,9 +241,9 @@ def _model(table: _Table, task: Task) -> ModelSection:
     return section
 
 
-def _training(table: _Table) -> TrainingSection:
-    d = TrainingSection()
-    section = TrainingSection(
+def _training(table: _Table) -> TrainConfig:
+    d = TrainConfig()
+    section = TrainConfig(
         steps=table.get("steps", d.steps, _positive_int),
         batch_size=table.get("batch_size", d.batch_size, _positive_int),
         learning_rate=table.get("learning_rate", d.learning_rate, _positive_number),
@@ -268,7 +253,9 @@ def _training(table: _Table) -> TrainingSection:
         seeds=table.get("seeds", d.seeds, _seeds),
         checkpoint_every=table.get("checkpoint_every", d.checkpoint_every, _positive_int),
         eval_every=table.get("eval_every", d.eval_every, _positive_int),
-        fit_threshold=table.get("fit_threshold", d.fit_threshold, _fraction))
+        fit_threshold=table.get("fit_threshold", d.fit_threshold, _fraction),
+        steps_per_call=table.get("steps_per_call", d.steps_per_call, _positive_int),
+        eval_batch_size=table.get("eval_batch_size", d.eval_batch_size, _positive_int))
     if section.warmup_steps >= section.steps:
         raise table.error("warmup_steps", f"must be less than [training] steps "
                           f"({section.steps}), got {section.warmup_steps}",
@@ -292,7 +279,7 @@ def _evaluation(table: _Table) -> EvaluationSection:
 # Which section each override of the quick form belongs to ("" = the top level).
 _QUICK_KEYS = {"name": "", "causal": "task", "sampler": "task",
                **{f.name: "model" for f in dataclasses.fields(ModelSection)},
-               **{f.name: "training" for f in dataclasses.fields(TrainingSection)},
+               **{f.name: "training" for f in dataclasses.fields(TrainConfig)},
                **{f.name: "evaluation" for f in dataclasses.fields(EvaluationSection)}}
 
 

@@ -38,7 +38,7 @@ from generalization.counterexamples import find_counterexamples
 from generalization.evaluate import evaluate_lengths, mean_ci95, predict
 from generalization.model import ModelConfig, count_parameters
 from generalization.tasks import Batch, TaskData
-from generalization.train import TrainConfig, train
+from generalization.train import train
 from rasp.files import write_atomically
 
 SCHEMA = "rasp-generalization/1"
@@ -154,15 +154,6 @@ def model_config(config: ExperimentConfig, positions: str, data: TaskData,
                        max_position=section.max_position, causal=config.task.causal)
 
 
-def train_config(config: ExperimentConfig) -> TrainConfig:
-    section = config.training
-    return TrainConfig(steps=section.steps, batch_size=section.batch_size,
-                       learning_rate=section.learning_rate, warmup_steps=section.warmup_steps,
-                       weight_decay=section.weight_decay, grad_clip=section.grad_clip,
-                       seeds=tuple(section.seeds), checkpoint_every=section.checkpoint_every,
-                       eval_every=section.eval_every, fit_threshold=section.fit_threshold)
-
-
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name, distribution in PACKAGES.items():
@@ -185,7 +176,7 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
         if stored.get("identity") == identity:
             log(f"{positions}: finished in an earlier run, reusing it")
             return stored["run"]
-    training = train_config(config)
+    training = config.training
     log(f"{positions}: training {len(training.seeds)} seeds of a {settings.num_layers}-layer, "
         f"{settings.num_heads}-head, {settings.width}-wide model")
     since = time.perf_counter()

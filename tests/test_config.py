@@ -18,7 +18,7 @@ import pytest
 
 import rasp
 from generalization.config import (ConfigError, EvaluationSection, ExperimentConfig,
-                                   ModelSection, TrainingSection, config_from_dict, load_config,
+                                   ModelSection, TrainConfig, config_from_dict, load_config,
                                    parse_length_range, quick_config)
 from generalization.tasks import Uniform
 
@@ -55,7 +55,7 @@ def test_a_minimal_config_gets_every_default():
     assert config.task.train_lengths == (1, 4) and config.task.test_lengths == (5, 8)
     assert config.task.causal is False and config.task.sampler == Uniform()
     assert config.model == ModelSection()
-    assert config.training == TrainingSection() and config.evaluation == EvaluationSection()
+    assert config.training == TrainConfig() and config.evaluation == EvaluationSection()
 
 
 def test_max_position_defaults_to_twice_the_longest_test_length():
