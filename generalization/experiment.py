@@ -95,7 +95,7 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
     results = {
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "config": config.to_dict(),
+        "config": _shown_config(config),
         "versions": versions(),
         "task": _task_entry(config, reference),
         "runs": runs,
@@ -252,6 +252,12 @@ def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: An
                 found.append({"seed": seed, "length": erring[0], **example})
             kept += len(examples)
     return found
+
+
+def _shown_config(config: ExperimentConfig) -> dict[str, Any]:
+    shown = config.to_dict()
+    shown["task"]["program"] = _shown(config.task.program)
+    return shown
 
 
 def _shown(path: Path) -> str:
