@@ -1,6 +1,7 @@
-"""Run every example program in `examples/` on the inputs its header promises.
+"""Run every example program in `examples/` and `examples/suite/` on the inputs its header
+promises.
 
-Each `examples/*.rasp` file documents itself with lines of the form
+Each such file documents itself with lines of the form
 
     # example: SOPNAME INPUT => OUTPUT
 
@@ -45,10 +46,14 @@ REQUIRED = {
 
 
 def _example_files() -> list[Path]:
-    return sorted(EXAMPLES_DIR.glob("*.rasp"))
+    return sorted(EXAMPLES_DIR.glob("*.rasp")) + sorted((EXAMPLES_DIR / "suite").glob("*.rasp"))
 
 
-def _examples(path: Path) -> list[tuple[str, str, str, int]]:
+def _shown(path: Path) -> str:
+    return str(path.relative_to(EXAMPLES_DIR))
+
+
+def example_lines(path: Path) -> list[tuple[str, str, str, int]]:
     """(sop name, input literal, expected JSON, line number) for each example line."""
     found = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -60,8 +65,8 @@ def _examples(path: Path) -> list[tuple[str, str, str, int]]:
 
 def _cases():
     for path in _example_files():
-        for name, source, expected, number in _examples(path):
-            yield pytest.param(path, name, source, expected, id=f"{path.name}:{number}:{name}")
+        for name, source, expected, number in example_lines(path):
+            yield pytest.param(path, name, source, expected, id=f"{_shown(path)}:{number}:{name}")
 
 
 def _input_value(source: str):
@@ -84,27 +89,27 @@ def test_enough_examples():
     files = _example_files()
     assert len(files) >= 12, f"only {len(files)} example programs in {EXAMPLES_DIR}"
     for path in files:
-        assert _examples(path), f"{path.name} has no `# example:` line"
+        assert example_lines(path), f"{path.name} has no `# example:` line"
 
 
 @pytest.mark.parametrize("filename", sorted(REQUIRED))
 def test_required_examples_exist(filename):
     path = EXAMPLES_DIR / filename
     assert path.exists(), f"missing example program {filename}"
-    documented = {name for name, *_ in _examples(path)}
+    documented = {name for name, *_ in example_lines(path)}
     for name in REQUIRED[filename]:
         assert name in documented, f"{filename} has no example line for `{name}`"
 
 
-@pytest.mark.parametrize("path", _example_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _example_files(), ids=_shown)
 def test_example_parses(path):
     parser.parse(path.read_text(), str(path))
 
 
-@pytest.mark.parametrize("path", _example_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _example_files(), ids=_shown)
 def test_example_defines_its_sops(path):
     names = set(rasp.load(str(path)).names())
-    for name, *_ in _examples(path):
+    for name, *_ in example_lines(path):
         assert name in names, f"{path.name} does not define `{name}`"
 
 
