@@ -8,6 +8,7 @@
     rasp generalize CONFIG.toml [-o RUN_DIR]
     rasp generalize FILE.rasp --sop NAME --vocab V --train-len 1-10 --test-len 11-20 [...]
     rasp report RUN_DIR
+    rasp sweep SWEEP.toml [-o OUT] [--workers N]
 
 Guarantees: every mistake a user can make (a missing or unreadable file, a
 syntax or type error in the program, an unknown s-op, a malformed input, a
@@ -220,6 +221,28 @@ def report(run_dir: Annotated[Path, typer.Argument(
     with _user_errors():
         code = generalizing.report_command(run_dir)
     raise typer.Exit(code)
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(
+        metavar="SWEEP.toml", help="Experiments crossed with a grid of settings.",
+        show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", metavar="OUT", help="Where the runs go (default: runs/NAME).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Runs in parallel (default: half the CPU cores).")] = None,
+) -> None:
+    """Run every experiment of a sweep on a local process pool; a rerun skips finished runs."""
+    from generalization.sweep import load_sweep, run_sweep
+
+    with _user_errors():
+        out = out or Path("runs") / load_sweep(sweep_file).name
+        summary = run_sweep(sweep_file, out, workers=workers,
+                            log=lambda line: typer.echo(line, err=True))
+    typer.echo(f"sweep: {out / 'sweep.json'}")
+    raise typer.Exit(0 if all(run["status"] != "failed"
+                              for run in summary["runs"].values()) else 1)
 
 
 def main() -> None:

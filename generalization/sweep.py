@@ -1,0 +1,332 @@
+"""Sweeps: many experiments, crossed with a grid of settings, run on a local process pool.
+
+    results = run_sweep("examples/sweeps/contrast.toml", Path("runs/contrast"))
+
+A sweep file lists experiment configs and the settings to cross them with:
+
+    name = "contrast"                                   # default: the file's stem
+    experiments = ["../suite/sort.toml", "../suite/parity.toml"]   # relative to this file
+    [grid]                         # every combination of these values, for every experiment
+    positions = [["learned"], ["rope"]]                 # each value replaces [model] positions
+    width = [64]
+    [overrides]                    # applied to every run
+    steps = 2000
+
+A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
+[evaluation] section, or one of TASK_KEYS of its [task] section (`sampler = "unique"` is short
+for `sampler = {name = "unique"}`). Each experiment x grid point is one run, named after the
+experiment and the grid values (`sort-positions=learned-width=64`), in `OUT/runs/<name>/`.
+Every run's config is built and checked before anything trains.
+
+Each worker calls `run_experiment` on one run. The sweep is resumable: a run whose folder holds
+`results.json` and a `sweep-run.json` recording the same config is skipped, and an unfinished
+run resumes from its checkpoints. A run whose config changed since its folder was written is
+run again, and fails as `run_experiment` does on checkpoints of another config (delete the
+folder to start it afresh). A run that raises is recorded as failed (its traceback in
+`OUT/runs/<name>/error.txt`) and the others go on. `OUT/sweep.json` is rewritten after every
+run: per run its status (pending, done, skipped, failed), folder, seconds and the exact-match
+summary of each positional encoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import re
+import time
+import tomllib
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any, Callable
+
+from generalization.config import (ConfigError, EvaluationSection, ExperimentConfig,
+                                   ModelSection, config_from_dict, load_config)
+from generalization.experiment import run_experiment
+from generalization.report import summary_table
+from generalization.train import TrainConfig
+from rasp.errors import did_you_mean
+from rasp.files import write_atomically
+
+SCHEMA = "rasp-sweep/1"
+# The [task] keys a sweep may vary; the program, s-op and vocabulary define the experiment.
+TASK_KEYS = ("train_lengths", "test_lengths", "causal", "sampler")
+# Which config section each [grid] / [overrides] key belongs to.
+SECTION_OF = {**{key: "task" for key in TASK_KEYS},
+              **{f.name: "model" for f in dataclasses.fields(ModelSection)},
+              **{f.name: "training" for f in dataclasses.fields(TrainConfig)},
+              **{f.name: "evaluation" for f in dataclasses.fields(EvaluationSection)}}
+TOP_KEYS = ("name", "experiments", "grid", "overrides")
+MARKER = "sweep-run.json"   # written in a run's folder once it finished: its config and time
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: its name, the experiment file it came from, its checked config."""
+
+    name: str
+    experiment: Path
+    config: ExperimentConfig
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A checked sweep file: its name and every run, in order."""
+
+    name: str
+    path: Path
+    runs: tuple[SweepRun, ...]
+
+
+def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None = None,
+              log: Log = print) -> dict[str, Any]:
+    """Run every run of the sweep file into `out_dir` and return what `sweep.json` holds."""
+    sweep = load_sweep(sweep_path)
+    out_dir = Path(out_dir)
+    entries = {run.name: _entry("pending", out_dir / "runs" / run.name) for run in sweep.runs}
+    pending = []
+    for run in sweep.runs:
+        finished = _finished(run, out_dir / "runs" / run.name)
+        if finished is None:
+            pending.append(run)
+        else:
+            entries[run.name] = finished
+    _write_summary(sweep, out_dir, entries)
+    total, skipped = len(sweep.runs), len(sweep.runs) - len(pending)
+    log(f"sweep {sweep.name}: {total} runs, {skipped} finished earlier and skipped")
+    if pending:
+        workers = min(workers or max((os.cpu_count() or 1) // 2, 1), len(pending))
+        progress = _Progress(total, skipped, workers, log)
+        # JAX is not fork-safe: each worker starts a fresh interpreter.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures: dict[Future, SweepRun] = {
+                pool.submit(run_one, run.config, out_dir / "runs" / run.name): run
+                for run in pending}
+            for future in as_completed(futures):
+                run = futures[future]
+                entries[run.name] = _outcome(future, out_dir / "runs" / run.name)
+                _write_summary(sweep, out_dir, entries)
+                progress.finished(run.name, entries[run.name])
+    return _write_summary(sweep, out_dir, entries)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep file and build and check every run's config; `ConfigError` on a mistake."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{source}: cannot read ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: invalid TOML: {error}") from None
+    for key in data:
+        if key not in TOP_KEYS:
+            raise _error(source, key, "unknown key",
+                         did_you_mean(key, TOP_KEYS) or f"a sweep takes: {', '.join(TOP_KEYS)}")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
+        raise _error(source, "name", f"must be a name of letters, digits, '_', '-' or '.', "
+                     f"got {name!r}")
+    experiments = _experiments(source, path.parent, data.get("experiments"))
+    grid = _settings(source, "grid", data.get("grid", {}), in_grid=True)
+    overrides = _settings(source, "overrides", data.get("overrides", {}), in_grid=False)
+    both = sorted(grid.keys() & overrides.keys())
+    if both:
+        raise _error(source, f"[overrides] {both[0]}", "is also in [grid]; keep one of them")
+    runs = [_build_run(source, experiment, config, point, overrides)
+            for experiment, config in experiments
+            for point in (dict(zip(grid, values)) for values in product(*grid.values()))]
+    names = [run.name for run in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise _error(source, "experiments", f"two runs are both named `{duplicates[0]}`",
+                     "give the experiments different `name`s")
+    return Sweep(name, path, tuple(runs))
+
+
+def run_one(config: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
+    """A worker's job: run one experiment, recording a failure in the run's folder instead of
+    raising, so that the parent gets a result for every run. Returns its `sweep.json` entry."""
+    started = time.perf_counter()
+    error_file = run_dir / "error.txt"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "log.txt", "a", encoding="utf-8") as log_file:
+            results = run_experiment(config, run_dir, progress=False,
+                                     log=lambda line: print(line, file=log_file, flush=True))
+    except Exception as error:  # any failure of one run must not stop the sweep
+        write_atomically(error_file, traceback.format_exc())
+        return _entry("failed", run_dir, time.perf_counter() - started,
+                      error=f"{type(error).__name__}: {error}")
+    seconds = time.perf_counter() - started
+    error_file.unlink(missing_ok=True)   # an earlier failure of this run is now history
+    write_atomically(run_dir / MARKER,
+                     json.dumps({"config": config.to_dict(), "seconds": seconds}) + "\n")
+    return _entry("done", run_dir, seconds, summary=_summary(results))
+
+
+# --------------------------------------------------------------------------- the sweep file
+
+
+def _experiments(source: str, base: Path, value: Any) -> list[tuple[Path, ExperimentConfig]]:
+    """The listed experiment configs, loaded (paths are relative to the sweep file)."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise _error(source, "experiments", f"must be a non-empty list of config paths, "
+                     f"got {value!r}", 'e.g. experiments = ["../suite/sort.toml"]')
+    loaded = []
+    for entry in value:
+        path = (base / entry).resolve()
+        try:
+            loaded.append((path, load_config(path)))
+        except ConfigError as error:
+            raise _error(source, "experiments", f"{entry}: {error.located()}",
+                         error.hint) from None
+    return loaded
+
+
+def _settings(source: str, table: str, value: Any, in_grid: bool) -> dict[str, Any]:
+    """A [grid] (each key a non-empty list of values) or [overrides] table, keys checked."""
+    if not isinstance(value, dict):
+        raise _error(source, table, f"must be a table, got {value!r}")
+    for key, values in value.items():
+        if key not in SECTION_OF:
+            raise _error(source, f"[{table}] {key}", "not a setting a sweep can vary",
+                         did_you_mean(key, SECTION_OF) or
+                         f"use a key of [model], [training], [evaluation] or one of "
+                         f"{', '.join(TASK_KEYS)}")
+        if in_grid and (not isinstance(values, list) or not values):
+            raise _error(source, f"[grid] {key}", f"must be a non-empty list of values, "
+                         f"got {values!r}", f"e.g. {key} = [{json.dumps(values)}]")
+    return value
+
+
+def _build_run(source: str, experiment: Path, config: ExperimentConfig,
+               point: dict[str, Any], overrides: dict[str, Any]) -> SweepRun:
+    """The run of one experiment at one grid point, its config checked as a file's would be."""
+    name = _run_name(config.name, point)
+    data = config.to_dict()   # keeps the experiment's name: reports name the task
+    for key, value in {**overrides, **point}.items():
+        if key == "sampler" and isinstance(value, str):
+            value = {"name": value}
+        data[SECTION_OF[key]][key] = value
+    try:
+        built = config_from_dict(data, source, experiment.parent, path=config.path)
+    except ConfigError as error:
+        table = "grid" if error.key in point else "overrides" if error.key in overrides \
+            else "experiments"
+        raise _error(source, f"[{table}] {error.key}" if table != "experiments" else table,
+                     f"run `{name}` ({experiment.name}): {error.message}", error.hint) from None
+    return SweepRun(name, experiment, built)
+
+
+def _run_name(experiment: str, point: dict[str, Any]) -> str:
+    """`sort-positions=learned-width=64`: stable, and safe as a folder name."""
+    parts = [experiment, *(f"{key}={_shown_value(value)}" for key, value in point.items())]
+    return re.sub(r"[^\w.=+-]", "_", "-".join(parts))
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(_shown_value(item) for item in value)
+    if isinstance(value, dict):
+        return "+".join(_shown_value(item) for item in value.values())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _error(source: str, key: str, problem: str, hint: str | None = None) -> ConfigError:
+    """A rejection of the sweep file naming it and the key (`[grid] width`, `experiments`)."""
+    return ConfigError(f"{source}: {key}: {problem}", hint=hint, key=key)
+
+
+# ----------------------------------------------------------------------------- the results
+
+
+def _finished(run: SweepRun, run_dir: Path) -> dict[str, Any] | None:
+    """The `skipped` entry of a run finished earlier with the same config, else None."""
+    marker, results = run_dir / MARKER, run_dir / "results.json"
+    if not (marker.is_file() and results.is_file()):
+        return None
+    recorded = json.loads(marker.read_text(encoding="utf-8"))
+    if recorded.get("config") != run.config.to_dict():
+        return None
+    summary = _summary(json.loads(results.read_text(encoding="utf-8")))
+    return _entry("skipped", run_dir, recorded["seconds"], summary=summary)
+
+
+def _outcome(future: Future, run_dir: Path) -> dict[str, Any]:
+    """A worker's entry, or a failure when the worker itself died (the pool is then broken)."""
+    try:
+        return future.result()
+    except Exception as error:
+        return _entry("failed", run_dir, error=f"worker died: {type(error).__name__}: {error}")
+
+
+def _entry(status: str, run_dir: Path, seconds: float | None = None,
+           summary: list[dict[str, Any]] | None = None, error: str | None = None
+           ) -> dict[str, Any]:
+    entry: dict[str, Any] = {"status": status, "run_dir": str(run_dir), "seconds": seconds}
+    if summary is not None:
+        entry["summary"] = summary
+    if error is not None:
+        entry["error"] = error
+    return entry
+
+
+def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per encoding: seeds that fitted and the mean exact match of each length range."""
+    return [{"positions": row["positions"], "seeds": row["seeds"], "fitted": row["fitted"],
+             "exact_match": {span["label"]: span["exact_match_mean"] for span in row["ranges"]}}
+            for row in summary_table(results)]
+
+
+def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, dict[str, Any]]
+                   ) -> dict[str, Any]:
+    summary = {"schema": SCHEMA, "name": sweep.name, "sweep": str(sweep.path),
+               "counts": {status: sum(e["status"] == status for e in entries.values())
+                          for status in ("done", "skipped", "failed", "pending")},
+               "runs": entries}
+    write_atomically(out_dir / "sweep.json", json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+class _Progress:
+    """Progress lines: runs done of the total and the time left, estimated from the mean
+    duration of the runs this sweep finished (skipped ones took no time now, failed ones
+    usually stop early)."""
+
+    def __init__(self, total: int, done: int, workers: int, log: Log):
+        self.total, self.done, self.workers, self.log = total, done, workers, log
+        self.durations: list[float] = []
+
+    def finished(self, name: str, entry: dict[str, Any]) -> None:
+        self.done += 1
+        if entry["status"] == "done":
+            self.durations.append(entry["seconds"])
+        left = self.total - self.done
+        estimate = ""
+        if left and self.durations:
+            seconds = sum(self.durations) / len(self.durations) * left / self.workers
+            estimate = f", about {_duration(seconds)} left"
+        what = entry["status"] + (f" ({entry['error']})" if "error" in entry else "")
+        seconds = f" in {_duration(entry['seconds'])}" if entry["seconds"] is not None else ""
+        self.log(f"[{self.done}/{self.total}] {name}: {what}{seconds}{estimate}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
