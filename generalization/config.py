@@ -116,16 +116,21 @@ class ExperimentConfig:
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and check an experiment config; `ConfigError` on any mistake."""
     path = Path(path)
+    return config_from_dict(read_toml(path), str(path), path.parent, default_name=path.stem,
+                            path=path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The tables of a TOML file (a config or a sweep); `ConfigError` at file:line:col."""
     source = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source}: cannot read ({error})") from None
     except tomllib.TOMLDecodeError as error:
         raise _syntax_error(source, error) from None
-    return config_from_dict(data, source, path.parent, default_name=path.stem, path=path)
 
 
 def quick_config(program: str | Path, sop: str, vocab: str | list,
@@ -276,11 +281,15 @@ def _evaluation(table: _Table) -> EvaluationSection:
     return section
 
 
-# Which section each override of the quick form belongs to ("" = the top level).
-_QUICK_KEYS = {"name": "", "causal": "task", "sampler": "task",
-               **{f.name: "model" for f in dataclasses.fields(ModelSection)},
-               **{f.name: "training" for f in dataclasses.fields(TrainConfig)},
-               **{f.name: "evaluation" for f in dataclasses.fields(EvaluationSection)}}
+# The [task] keys one may vary for an experiment; its program, s-op and vocabulary define it.
+VARIABLE_TASK_KEYS = ("train_lengths", "test_lengths", "causal", "sampler")
+# Which section each setting belongs to, for the quick form's and a sweep's overrides.
+SECTION_OF = {**{key: "task" for key in VARIABLE_TASK_KEYS},
+              **{f.name: "model" for f in dataclasses.fields(ModelSection)},
+              **{f.name: "training" for f in dataclasses.fields(TrainConfig)},
+              **{f.name: "evaluation" for f in dataclasses.fields(EvaluationSection)}}
+# The quick form may also name the experiment ("" = the top level).
+_QUICK_KEYS = {"name": "", **SECTION_OF}
 
 
 # ----------------------------------------------------------------------- tables and values

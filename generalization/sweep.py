@@ -13,7 +13,7 @@ A sweep file lists experiment configs and the settings to cross them with:
     steps = 2000
 
 A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
-[evaluation] section, or one of TASK_KEYS of its [task] section (`sampler = "unique"` is short
+[evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section (`sampler = "unique"` is short
 for `sampler = {name = "unique"}`). Each experiment x grid point is one run, named after the
 experiment and the grid values (`sort-positions=learned-width=64`), in `OUT/runs/<name>/`.
 Every run's config is built and checked before anything trains.
@@ -30,13 +30,11 @@ summary of each positional encoding.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import multiprocessing
 import os
 import re
 import time
-import tomllib
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -44,22 +42,14 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Callable
 
-from generalization.config import (ConfigError, EvaluationSection, ExperimentConfig,
-                                   ModelSection, config_from_dict, load_config)
+from generalization.config import (SECTION_OF, VARIABLE_TASK_KEYS, ConfigError,
+                                   ExperimentConfig, config_from_dict, load_config, read_toml)
 from generalization.experiment import run_experiment
 from generalization.report import summary_table
-from generalization.train import TrainConfig
 from rasp.errors import did_you_mean
 from rasp.files import write_atomically
 
 SCHEMA = "rasp-sweep/1"
-# The [task] keys a sweep may vary; the program, s-op and vocabulary define the experiment.
-TASK_KEYS = ("train_lengths", "test_lengths", "causal", "sampler")
-# Which config section each [grid] / [overrides] key belongs to.
-SECTION_OF = {**{key: "task" for key in TASK_KEYS},
-              **{f.name: "model" for f in dataclasses.fields(ModelSection)},
-              **{f.name: "training" for f in dataclasses.fields(TrainConfig)},
-              **{f.name: "evaluation" for f in dataclasses.fields(EvaluationSection)}}
 TOP_KEYS = ("name", "experiments", "grid", "overrides")
 MARKER = "sweep-run.json"   # written in a run's folder once it finished: its config and time
 
@@ -121,14 +111,7 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read a sweep file and build and check every run's config; `ConfigError` on a mistake."""
     path = Path(path)
     source = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{source}: cannot read ({error})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source}: invalid TOML: {error}") from None
+    data = read_toml(path)
     for key in data:
         if key not in TOP_KEYS:
             raise _error(source, key, "unknown key",
@@ -203,7 +186,7 @@ def _settings(source: str, table: str, value: Any, in_grid: bool) -> dict[str, A
             raise _error(source, f"[{table}] {key}", "not a setting a sweep can vary",
                          did_you_mean(key, SECTION_OF) or
                          f"use a key of [model], [training], [evaluation] or one of "
-                         f"{', '.join(TASK_KEYS)}")
+                         f"{', '.join(VARIABLE_TASK_KEYS)}")
         if in_grid and (not isinstance(values, list) or not values):
             raise _error(source, f"[grid] {key}", f"must be a non-empty list of values, "
                          f"got {values!r}", f"e.g. {key} = [{json.dumps(values)}]")
