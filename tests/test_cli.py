@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 REVERSE = str(ROOT / "examples" / "reverse.rasp")
 
 
-def rasp(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess:
+def rasp(*args: str, cwd: Path = ROOT, stdin: str | None = None,
+         timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "command_line.main", *args], cwd=cwd,
-                          capture_output=True, text=True, input=stdin, timeout=60,
+                          capture_output=True, text=True, input=stdin, timeout=timeout,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
                                "COLUMNS": "200"})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import rasp
 from generalization.config import quick_config
 from generalization.experiment import run_experiment
 from generalization.report import load_results
+from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,18 +80,7 @@ def test_the_harness_stops_when_compiled_model_and_interpreter_disagree(tmp_path
 
 
 def rasp_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "command_line.main", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
-                               "COLUMNS": "200"})
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr
+    return run_rasp(*args, cwd=cwd, timeout=300)
 
 
 def test_generalize_rejects_a_broken_config_with_the_key(tmp_path):

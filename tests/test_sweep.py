@@ -5,14 +5,13 @@ rejected naming the file and the key."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import rasp
 from generalization.sweep import load_sweep, run_sweep
+from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,9 +166,4 @@ def test_the_contrast_sweep_is_the_issue_5_suite_with_learned_positions_and_3_se
 
 def test_rasp_sweep_rejects_a_bad_sweep_file_in_one_line(tmp_path):
     path = write_sweep(tmp_path, 'experiments = ["experiments/tiny.toml"]\n[grid]\nwidht = [16]')
-    result = subprocess.run([sys.executable, "-m", "command_line.main", "sweep", str(path)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stderr.count("\n") == 1 and "widht" in result.stderr
+    assert_one_error_line(run_rasp("sweep", str(path), cwd=tmp_path), "widht")
