@@ -14,6 +14,7 @@ from typing import Any, Optional
 from generalization.config import ExperimentConfig, load_config, quick_config
 from generalization.experiment import run_experiment
 from generalization.report import load_results, summary_table, write_report
+from generalization.study import write_study
 from rasp.errors import RaspValueError
 from rasp.inputs import parse_input
 
@@ -31,6 +32,12 @@ def generalize_command(target: Path, run_dir: Optional[Path], sop: Optional[str]
 
 
 def report_command(run_dir: Path) -> int:
+    """Rebuild a run's report, or the study page of a sweep's output folder (it has sweep.json
+    and no results.json of its own)."""
+    if (run_dir / "sweep.json").is_file() and not (run_dir / "results.json").is_file():
+        study, _, _ = write_study(run_dir)
+        print(f"study: {study} (also study.html, plots/study.png)")
+        return 0
     results = load_results(run_dir / "results.json")
     write_report(run_dir)
     print(_summary(results))

@@ -215,9 +215,11 @@ def generalize(
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(
-        metavar="RUN_DIR", help="A run directory holding results.json.", show_default=False)]
+        metavar="RUN_DIR", help="A run directory holding results.json, or a sweep's output "
+                                "folder holding sweep.json.", show_default=False)]
            ) -> None:
-    """Rebuild report.md, report.html and the plots of a run from its results.json."""
+    """Rebuild a run's report.md, report.html and plots from its results.json, or a sweep's
+    study page (study.md, study.html) from its sweep.json and runs."""
     with _user_errors():
         code = generalizing.report_command(run_dir)
     raise typer.Exit(code)

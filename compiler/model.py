@@ -89,6 +89,12 @@ class CompiledModel:
     def parameter_count(self) -> int:
         return self.weights.parameter_count()
 
+    def operation_count(self) -> int:
+        """The attention heads and MLP blocks the model computes, as the layout lists them: a
+        head per `aggregate`, a head and an MLP per `selector_width`, an MLP per map (and one
+        per composite selector's pairing of values)."""
+        return len(self.layout.heads) + sum(len(mlps) for mlps in self.layout.mlps.values())
+
     def run(self, inputs: Iterable[Any]) -> list[list]:
         """Decoded outputs for a batch of inputs (strings or token lists)."""
         rows = [self._check(tokens) for tokens in inputs]

@@ -277,5 +277,6 @@ def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel) -> 
                          "heads_per_layer": reference.heads_per_layer(),
                          "residual_width": reference.residual_width,
                          "parameters": reference.parameter_count(),
+                         "operations": reference.operation_count(),
                          "compile_seconds": reference.compile_seconds,
                          "max_seq_len": reference.max_seq_len}}

@@ -1,8 +1,12 @@
-"""Accuracy-against-length plots of a results.json, as PNG bytes.
+"""The harness's plots, as PNG bytes: accuracy against length, and the study's scatter.
 
-One line per positional encoding: the mean over seeds at each evaluated length, with a band
-for the 95% interval over seeds (as stored in results.json), and the training range shaded so
-that the eye finds where extrapolation starts.
+`plot_metric`: one line per positional encoding of a results.json: the mean over seeds at each
+evaluated length, with a band for the 95% interval over seeds (as stored in results.json), and
+the training range shaded so that the eye finds where extrapolation starts.
+
+`plot_study`: one point per task and encoding of a sweep: compiled operations against exact
+match at 2x the training length (the fitted seeds' mean, filled; all seeds' when none fitted,
+hollow).
 
 The figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so that making
 a report neither needs a display nor switches the backend of a program that imports this.
@@ -41,6 +45,35 @@ def plot_metric(results: dict, metric: str, label: str) -> bytes:
     axes.grid(True, color="0.8", linewidth=0.5)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # lengths are whole numbers
     axes.legend(fontsize=8, loc="best")
+    return _png(figure)
+
+
+def plot_study(points: list[tuple[str, float, float, bool]]) -> bytes:
+    """The PNG of (label, compiled operations, exact match at 2x, some seed fitted) points."""
+    figure = Figure(figsize=(7.0, 4.5), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, operations, exact, fitted in points:
+        if exact != exact:  # NaN: the run evaluated no length as long as 2x
+            continue
+        axes.scatter([operations], [exact], s=36, color="tab:blue",
+                     facecolors="tab:blue" if fitted else "none")
+        axes.annotate(label, (operations, exact), xytext=(4, 4), textcoords="offset points",
+                      fontsize=7)
+    axes.scatter([], [], s=36, color="tab:blue", label="some seed fitted")
+    axes.scatter([], [], s=36, color="tab:blue", facecolors="none", label="no seed fitted")
+    axes.set_xlabel("compiled operations (attention heads + MLP blocks)")
+    axes.set_ylabel("exact match at 2x the training length")
+    axes.set_ylim(-0.05, 1.05)
+    axes.set_title("Compiled complexity against length generalization (mean over seeds)",
+                   fontsize=10)
+    axes.grid(True, color="0.8", linewidth=0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend(fontsize=8, loc="best")
+    return _png(figure)
+
+
+def _png(figure: Figure) -> bytes:
     figure.tight_layout()
     buffer = io.BytesIO()
     # No "Software" entry: the PNG then depends on the data alone, not on the installed version.

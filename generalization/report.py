@@ -400,6 +400,8 @@ def _task_table(task: dict) -> Table:
         ("compiled heads per layer", ", ".join(map(str, compiled["heads_per_layer"]))),
         ("compiled residual width", str(compiled["residual_width"])),
         ("compiled parameters", f"{compiled['parameters']:,}"),
+        *([("compiled operations", str(compiled["operations"]))]
+          if "operations" in compiled else []),   # absent from results written before it was
         ("compiled max length", str(compiled["max_seq_len"])),
         ("compile seconds", _number(compiled["compile_seconds"])),
     ]

@@ -1,0 +1,270 @@
+"""The study page of a sweep: compiled-program complexity against measured generalization.
+
+    write_study(Path("runs/contrast"))    # reads sweep.json and each run's results.json
+
+Zhou et al. (2023) conjecture that a transformer length-generalizes on a task when a short RASP
+program solves it for every length. A sweep trains learned models on many tasks; this page sets
+each task's compiled size beside how its learned models extrapolate, and beside the published
+outcome when the sweep file gives one (its `[published.<experiment name>]` tables).
+
+Per task and positional encoding, with T the longest training length:
+
+* complexity: the compiled model's operations (attention heads + MLP blocks, one per RASP
+  `aggregate`/`selector_width` and per map), layers, heads and residual width; tasks are ranked
+  by (operations, layers, residual width);
+* in distribution: each seed's exact match on fresh training-length inputs at the end of
+  training; a seed *fits* when it is at least FIT (0.99);
+* exact match at 1.5 T and 2 T (the evaluated lengths nearest above, `_at_least`): the mean over
+  the seeds that fitted, the only ones whose extrapolation says something, and over all seeds;
+* our verdict, from the fitted seeds' mean at 2 T: "generalizes" when >= GENERALIZES (0.95),
+  "does not generalize" when < FAILS (0.5), "partly" between, "did not fit" with no fitted seed;
+* agreement with the published outcome: "agrees" when our verdict says the same as the paper's
+  `generalizes`, "differs" when it says the opposite, "inconclusive" for "partly"/"did not fit".
+
+The page is `study.md` and a self-contained `study.html` (the run report's renderers) with the
+scatter plot `plots/study.png`, all written atomically; the suite's wall time comes from
+sweep.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from generalization.plots import plot_study
+from generalization.report import (Block, Heading, Image, Paragraph, ResultsError, Table,
+                                   load_results, to_html, to_markdown)
+from rasp.files import write_atomically
+
+FIT = 0.99
+GENERALIZES = 0.95
+FAILS = 0.5
+PLOT = "plots/study.png"
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One task trained with one positional encoding, as the study shows it."""
+
+    task: str
+    positions: str
+    run: str                     # the sweep's run name
+    operations: Optional[int]    # None for results written before the count was recorded
+    layers: int
+    heads: int
+    residual_width: int
+    parameters: int
+    causal: bool
+    train_high: int
+    seeds: int
+    fitted: int
+    in_distribution: float       # mean over seeds
+    at_1_5: Optional[tuple[int, float, Optional[float]]]   # (length, all seeds, fitted seeds)
+    at_2: Optional[tuple[int, float, Optional[float]]]
+
+    @property
+    def verdict(self) -> str:
+        fitted_at_2 = self.at_2[2] if self.at_2 else None
+        if fitted_at_2 is None:
+            return "did not fit" if self.fitted == 0 else "not evaluated at 2x"
+        if fitted_at_2 >= GENERALIZES:
+            return "generalizes"
+        return "does not generalize" if fitted_at_2 < FAILS else "partly"
+
+
+def study_rows(out_dir: Path, sweep: dict[str, Any]) -> list[StudyRow]:
+    """A row per finished run and encoding, ranked by compiled complexity."""
+    rows = []
+    for name, entry in sweep["runs"].items():
+        if entry["status"] not in ("done", "skipped"):
+            continue
+        results = load_results(_run_folder(out_dir, entry) / "results.json")
+        rows.extend(_rows(name, results))
+    return sorted(rows, key=lambda row: (row.operations is None, row.operations or 0,
+                                         row.layers, row.residual_width, row.task,
+                                         row.positions))
+
+
+def write_study(out_dir: str | Path) -> list[Path]:
+    """Rebuild `study.md`, `study.html` and `plots/study.png` of a sweep's output folder."""
+    out_dir = Path(out_dir)
+    sweep = _load_sweep_summary(out_dir / "sweep.json")
+    rows = study_rows(out_dir, sweep)
+    image = plot_study([(f"{row.task} ({row.positions})", row.operations or 0,
+                         _plotted(row.at_2), row.fitted > 0) for row in rows])
+    blocks = study_blocks(sweep, rows)
+    write_atomically(out_dir / PLOT, image)   # first: the page never points at a missing plot
+    markdown, page = out_dir / "study.md", out_dir / "study.html"
+    write_atomically(markdown, to_markdown(blocks).encode("utf-8"))
+    write_atomically(page, to_html(blocks, {PLOT: image}).encode("utf-8"))
+    return [markdown, page, out_dir / PLOT]
+
+
+def study_blocks(sweep: dict[str, Any], rows: list[StudyRow]) -> list[Block]:
+    """The study page, in order, independent of how it is rendered."""
+    published = sweep.get("published", {})
+    return [
+        Heading(f"Study: {sweep['name']}: compiled complexity against length generalization", 1),
+        Paragraph(_INTRODUCTION),
+        Paragraph(_timing(sweep)),
+        Heading("Tasks ranked by compiled complexity"),
+        Paragraph(f"Exact match in %, at the evaluated lengths nearest 1.5x and 2x the longest "
+                  f"training length; \"fitted\" counts seeds with in-distribution exact match "
+                  f">= {FIT:.0%}, and the first figure of each cell averages those seeds only "
+                  f"(the second, in brackets, all seeds)."),
+        _ranking_table(rows),
+        Image(PLOT, "exact match at 2x the training length against compiled operations"),
+        Heading("Against the published outcomes"),
+        Paragraph(f"Our verdict reads the fitted seeds' exact match at 2x: >= {GENERALIZES:.0%} "
+                  f"generalizes, < {FAILS:.0%} does not, between is partly."),
+        _published_table(rows, published),
+        Heading("Failed or unfinished runs"),
+        _unfinished(sweep),
+    ]
+
+
+_INTRODUCTION = (
+    "Zhou et al. (2023) conjecture that transformers length-generalize on a task when a short "
+    "RASP program solves it for every length. Each task below is a RASP program compiled to a "
+    "transformer (its size is the program's complexity); learned transformers were trained on "
+    "short inputs labelled by the program and tested on longer ones against the compiled "
+    "model. Every figure comes from the runs' results.json; each run's own report has the "
+    "per-length detail and counterexamples.")
+
+
+def _rows(run_name: str, results: dict[str, Any]) -> list[StudyRow]:
+    task = results["task"]
+    compiled = task["compiled"]
+    high = task["train_lengths"][1]
+    rows = []
+    for run in results["runs"]:
+        in_distribution = run["train"]["in_distribution_exact_match"]
+        fitted = [value >= FIT for value in in_distribution]
+        rows.append(StudyRow(
+            task=task["name"], positions=run["positions"], run=run_name,
+            operations=compiled.get("operations"), layers=compiled["layers"],
+            heads=sum(compiled["heads_per_layer"]), residual_width=compiled["residual_width"],
+            parameters=compiled["parameters"], causal=task["causal"], train_high=high,
+            seeds=len(run["seeds"]), fitted=sum(fitted),
+            in_distribution=sum(in_distribution) / len(in_distribution),
+            at_1_5=_at_least(run, math.ceil(1.5 * high), fitted),
+            at_2=_at_least(run, 2 * high, fitted)))
+    return rows
+
+
+def _at_least(run: dict[str, Any], length: int, fitted: list[bool]
+              ) -> Optional[tuple[int, float, Optional[float]]]:
+    """(length, mean over seeds, mean over fitted seeds or None) at the shortest evaluated
+    length >= `length`; None when no such length was evaluated."""
+    entries = [entry for entry in run["lengths"] if entry["length"] >= length]
+    if not entries:
+        return None
+    entry = min(entries, key=lambda entry: entry["length"])
+    values = entry["exact_match"]
+    chosen = [value for value, ok in zip(values, fitted) if ok]
+    return (entry["length"], sum(values) / len(values),
+            sum(chosen) / len(chosen) if chosen else None)
+
+
+def _ranking_table(rows: list[StudyRow]) -> Table:
+    header = ("task", "positions", "operations", "layers", "heads", "residual", "parameters",
+              "causal", "fitted", "in distribution", "at 1.5x", "at 2x", "verdict")
+    return Table(header, tuple(
+        (row.task, row.positions, _count(row.operations), str(row.layers), str(row.heads),
+         str(row.residual_width), f"{row.parameters:,}", "yes" if row.causal else "no",
+         f"{row.fitted}/{row.seeds}", _percent(row.in_distribution), _at(row.at_1_5),
+         _at(row.at_2), row.verdict)
+        for row in rows))
+
+
+def _published_table(rows: list[StudyRow], published: dict[str, Any]) -> Table:
+    header = ("task", "positions", "published", "source", "ours at 1.5x", "ours at 2x",
+              "our verdict", "agreement")
+    table_rows = []
+    for row in rows:
+        paper = published.get(row.task)
+        if paper is None:
+            claim, source, agreement = "none given", "", "n/a"
+        else:
+            claim = (("generalizes" if paper["generalizes"] else "does not generalize") +
+                     (f": {paper['result']}" if paper.get("result") else ""))
+            source, agreement = paper.get("source", ""), _agreement(row, paper["generalizes"])
+        table_rows.append((row.task, row.positions, claim, source, _at(row.at_1_5),
+                           _at(row.at_2), row.verdict, agreement))
+    return Table(header, tuple(table_rows))
+
+
+def _agreement(row: StudyRow, generalizes: bool) -> str:
+    ours = {"generalizes": True, "does not generalize": False}.get(row.verdict)
+    if ours is None:
+        return "inconclusive"
+    return "agrees" if ours == generalizes else "differs"
+
+
+def _unfinished(sweep: dict[str, Any]) -> Block:
+    failed = [(name, entry["status"], entry.get("error", ""))
+              for name, entry in sweep["runs"].items()
+              if entry["status"] not in ("done", "skipped")]
+    if not failed:
+        return Paragraph("None: every run of the sweep finished.")
+    return Table(("run", "status", "error"), tuple(failed))
+
+
+def _timing(sweep: dict[str, Any]) -> str:
+    runs = [entry for entry in sweep["runs"].values() if entry["seconds"] is not None]
+    total = sum(entry["seconds"] for entry in runs)
+    wall = sweep.get("wall_seconds")
+    machine = sweep.get("machine", {})
+    where = f" on {machine['cpus']} CPU cores ({machine['backend']})" if machine else ""
+    shown = (f"Wall time of the sweep's last invocation{where}: {_minutes(wall)}"
+             if wall is not None else "Wall time not recorded")
+    skipped = sum(entry["status"] == "skipped" for entry in sweep["runs"].values())
+    note = (f" ({skipped} runs finished in an earlier invocation and were skipped, so the "
+            f"whole suite took longer)" if skipped else "")
+    return f"{shown}{note}; the runs' own times add up to {_minutes(total)}."
+
+
+def _load_sweep_summary(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no sweep summary here",
+                           hint="pass the output folder of `rasp sweep`") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: "
+                           f"{error.msg}") from None
+
+
+def _run_folder(out_dir: Path, entry: dict[str, Any]) -> Path:
+    """A run's folder: as recorded, or under this output folder when it was moved."""
+    recorded = Path(entry["run_dir"])
+    return recorded if recorded.is_dir() else out_dir / "runs" / recorded.name
+
+
+def _plotted(value: Optional[tuple[int, float, Optional[float]]]) -> float:
+    """The figure the scatter shows: the fitted seeds' mean, else all seeds', else NaN."""
+    if value is None:
+        return math.nan
+    return value[2] if value[2] is not None else value[1]
+
+
+def _at(value: Optional[tuple[int, float, Optional[float]]]) -> str:
+    if value is None:
+        return "n/a"
+    length, everyone, fitted = value
+    return f"{_percent(fitted)} ({_percent(everyone)}) at {length}"
+
+
+def _percent(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _count(value: Optional[int]) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"

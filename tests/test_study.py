@@ -1,0 +1,129 @@
+"""The study page of a sweep, built from hand-made sweep folders.
+
+Two finished runs reuse the report fixture (tests/data/results_example.json: trained on 1-5,
+tested on 6-15, so 1.5x is length 8 and 2x length 10):
+
+* `reverse_small` (4 compiled operations) as is: `learned` seeds 0 and 1 fitted, exact match
+  at 10 of (0.4, 0.2, 0.0), so fitted mean 0.3: does not generalize; `rope` all fitted,
+  (1.0, 0.6, 0.6) at 10, mean 0.733: partly.
+* `count` (2 operations): `rope` exact at every test length, so it generalizes; `learned`
+  never fitted (in-distribution exact match 0.5 for every seed).
+
+A third run failed. The published outcomes say both tasks generalize.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from generalization.study import study_rows, write_study
+from test_cli import assert_one_error_line, rasp
+from test_report import fixture_results, markdown_rows
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def reverse_results() -> dict:
+    results = fixture_results()
+    results["task"]["compiled"]["operations"] = 4
+    return results
+
+
+def count_results() -> dict:
+    results = copy.deepcopy(reverse_results())
+    results["task"]["name"] = "count"
+    results["task"]["compiled"]["operations"] = 2
+    learned, rope = results["runs"]
+    learned["train"]["in_distribution_exact_match"] = [0.5, 0.5, 0.5]
+    for entry in rope["lengths"]:
+        entry["exact_match"] = [1.0, 1.0, 1.0]
+    return results
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    out = tmp_path / "sweep"
+    runs = {}
+    for name, results in (("reverse_small-run", reverse_results()), ("count-run", count_results())):
+        folder = out / "runs" / name
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+        runs[name] = {"status": "done", "run_dir": str(folder), "seconds": 240.0}
+    runs["broken-run"] = {"status": "failed", "run_dir": str(out / "runs" / "broken-run"),
+                          "seconds": 3.0, "error": "ValueError: boom"}
+    published = {"reverse_small": {"generalizes": True, "result": "0.99 at 2x",
+                                   "source": "a paper"},
+                 "count": {"generalizes": True, "source": "another paper"}}
+    sweep = {"schema": "rasp-sweep/1", "name": "contrast", "sweep": "contrast.toml",
+             "counts": {"done": 2, "skipped": 0, "failed": 1, "pending": 0}, "runs": runs,
+             "published": published, "wall_seconds": 600.0,
+             "machine": {"cpus": 2, "backend": "cpu"}}
+    (out / "sweep.json").write_text(json.dumps(sweep), encoding="utf-8")
+    return out
+
+
+def rows_by_first_cells(markdown: str, header: str) -> dict[tuple[str, str], list[str]]:
+    """The rows of the markdown table whose header row starts with `header`, by (task, positions)."""
+    rows = markdown_rows(markdown)
+    start = next(i for i, row in enumerate(rows) if row[0] == "task" and row[2] == header)
+    table = []
+    for row in rows[start + 2:]:
+        if row[0] == "task" or len(row) != len(rows[start]):
+            break
+        table.append(row)
+    return {(row[0], row[1]): row for row in table}
+
+
+def test_rows_are_ranked_by_operations_with_the_seed_means_at_1_5x_and_2x(sweep_dir: Path
+                                                                          ) -> None:
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    rows = study_rows(sweep_dir, sweep)
+    assert [(row.task, row.positions) for row in rows] == [
+        ("count", "learned"), ("count", "rope"),
+        ("reverse_small", "learned"), ("reverse_small", "rope")]
+    count_learned, count_rope, reverse_learned, reverse_rope = rows
+    assert reverse_learned.at_1_5 == (8, pytest.approx(0.4), pytest.approx(0.5))
+    assert reverse_learned.at_2 == (10, pytest.approx(0.2), pytest.approx(0.3))
+    assert reverse_learned.fitted == 2
+    assert reverse_rope.at_2 == (10, pytest.approx(2.2 / 3), pytest.approx(2.2 / 3))
+    assert count_learned.fitted == 0 and count_learned.at_2[2] is None
+    assert [row.verdict for row in rows] == [
+        "did not fit", "generalizes", "does not generalize", "partly"]
+
+
+def test_the_page_compares_with_the_published_outcomes(sweep_dir: Path) -> None:
+    markdown_path, html_path, plot = write_study(sweep_dir)
+    markdown = markdown_path.read_text(encoding="utf-8")
+    published = rows_by_first_cells(markdown, "published")
+    assert published[("count", "rope")][-2:] == ["generalizes", "agrees"]
+    assert published[("count", "learned")][-2:] == ["did not fit", "inconclusive"]
+    assert published[("reverse_small", "learned")][-2:] == ["does not generalize", "differs"]
+    assert published[("reverse_small", "rope")][-1] == "inconclusive"
+    assert published[("reverse_small", "learned")][2] == "generalizes: 0.99 at 2x"
+
+    ranking = rows_by_first_cells(markdown, "operations")
+    learned = ranking[("reverse_small", "learned")]
+    assert learned[2] == "4" and learned[8] == "2/3"
+    assert learned[10:12] == ["50.0 (40.0) at 8", "30.0 (20.0) at 10"]
+
+    assert "10.0 min" in markdown and "on 2 CPU cores" in markdown
+    assert "broken-run" in markdown and "ValueError: boom" in markdown
+    assert plot.read_bytes().startswith(PNG_SIGNATURE)
+    page = html_path.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and 'src="http' not in page
+
+
+def test_rasp_report_rebuilds_the_study_of_a_sweep_folder(sweep_dir: Path) -> None:
+    result = rasp("report", str(sweep_dir))
+    assert result.returncode == 0, result.stderr
+    assert (sweep_dir / "study.md").is_file() and (sweep_dir / "study.html").is_file()
+
+
+def test_a_broken_run_result_is_one_line_naming_the_file(sweep_dir: Path) -> None:
+    broken = sweep_dir / "runs" / "count-run" / "results.json"
+    broken.write_text("{", encoding="utf-8")
+    assert_one_error_line(rasp("report", str(sweep_dir)), str(broken))
