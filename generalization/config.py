@@ -14,15 +14,19 @@ Layout of the file (every section but [task] optional; defaults in the dataclass
     train_lengths = [1, 10]           # inclusive ranges; the test range starts after training's
     test_lengths = [11, 20]
     causal = false
+    format = "per_position"           # or "autoregressive": continue prompts up to end_token
+    end_token = "$"                   # autoregressive only; a vocab token; needs causal = true
     [task.sampler]
     name = "uniform"                  # a sampler of generalization.tasks.SAMPLERS + its options
+                                      # (autoregressive: a prompt sampler, e.g. copy_prompt)
     [model]
     layers = "matching"               # or an int; "matching": the compiled model's
     heads = "matching"                # or an int; "matching": its most heads in a layer
     width = 64
     mlp_width = 0                     # 0 means 4 * width
-    positions = ["learned", "nope", "rope", "randomized"]
-    max_position = 64                 # ids are < max_position; default max(64, 2 * test max)
+    positions = ["learned", "nope", "rope", "randomized"]   # "compiled": see from_compiled.py
+    max_position = 64                 # ids are < max_position; default max(64, 2 * longest
+                                      # test input: test max, or an autoregressive sequence)
     [training]                        # as generalization.train.TrainConfig
     [evaluation]
     examples_per_length = 256
@@ -47,7 +51,8 @@ from typing import Any, Callable
 import rasp
 from compiler.model import token_key
 from generalization.positions import POSITION_KINDS
-from generalization.tasks import SamplerError, Task, make_sampler
+from generalization.tasks import (AUTOREGRESSIVE, FORMATS, PER_POSITION, SAMPLERS,
+                                   PromptSampler, SamplerError, Task, Uniform, make_sampler)
 from generalization.train import TrainConfig
 from rasp.ast import Span
 from rasp.errors import RaspError, did_you_mean
@@ -75,7 +80,7 @@ class ConfigError(RaspError):
 @dataclass(frozen=True)
 class ModelSection:
     """The learned models; one model per entry of `positions`. `max_position` defaults to
-    max(64, 2 * the longest test length) in a config (64 is the floor)."""
+    max(64, 2 * the longest test input) in a config (64 is the floor)."""
 
     layers: int | str = MATCHING
     heads: int | str = MATCHING
@@ -207,22 +212,49 @@ def _task(table: _Table, base: Path, name: str) -> Task:
                           f"({train[1]}), got {list(test)}",
                           hint=f"e.g. test_lengths = [{train[1] + 1}, {2 * train[1]}]")
     causal = table.get("causal", False, _boolean)
+    task_format = table.get("format", PER_POSITION, _format)
+    autoregressive = task_format == AUTOREGRESSIVE
+    end_token = table.get("end_token", None, _token) if autoregressive else None
+    if not autoregressive and "end_token" in table.data:
+        raise table.error("end_token", f'only autoregressive tasks end with a token, but format '
+                          f'is "{task_format}"', hint='set format = "autoregressive" or drop '
+                                                      'end_token')
+    if autoregressive:
+        if end_token is None:
+            raise table.error("end_token", "missing: an autoregressive task continues its "
+                              "prompts up to an end token", hint='add e.g. end_token = "$"')
+        if token_key(end_token) not in {token_key(t) for t in vocab}:
+            raise table.error("end_token", f"{_show(end_token)} is not in the vocab",
+                              hint="add it to [task] vocab")
+        if not causal:
+            raise table.error("causal", "must be true for an autoregressive task: each next "
+                              "token is computed from the prefix alone", hint="set causal = true")
     sampler_table = _Table(table.source, "task.sampler", table.get("sampler", {}, _table))
     sampler_name = sampler_table.get("name", "uniform", _string)
     # The options' names and types are the sampler's to check (make_sampler rejects unknowns).
     options = {k: v for k, v in sampler_table.data.items() if k != "name"}
+    task = Task(name, program_path, sop, vocab, train, test, causal, Uniform(), task_format,
+                end_token)
     try:
         sampler = make_sampler(sampler_name, options)
-        sampler.check(vocab, train[0], test[1])
+        if isinstance(sampler, PromptSampler) and not autoregressive:
+            raise SamplerError("name", f"`{sampler_name}` draws the prompts of autoregressive "
+                               f"tasks", hint='set [task] format = "autoregressive" and an '
+                                              'end_token')
+        if autoregressive and not isinstance(sampler, PromptSampler):
+            raise SamplerError("name", f"`{sampler_name}` draws whole inputs, but an "
+                               f"autoregressive task needs a prompt sampler",
+                               hint=f"use one of {', '.join(_prompt_samplers())}")
+        sampler.check(task.sampler_vocab, train[0], test[1])
     except SamplerError as error:
         raise sampler_table.error(error.key, error.message, hint=error.hint) from None
     table.finish()
-    return Task(name, program_path, sop, vocab, train, test, causal, sampler)
+    return dataclasses.replace(task, sampler=sampler)
 
 
 def _model(table: _Table, task: Task) -> ModelSection:
     defaults = ModelSection()
-    longest = task.test_lengths[1]
+    longest = task.input_width(task.test_lengths)
     section = ModelSection(
         layers=table.get("layers", defaults.layers, _matching_or_positive),
         heads=table.get("heads", defaults.heads, _matching_or_positive),
@@ -232,7 +264,8 @@ def _model(table: _Table, task: Task) -> ModelSection:
         max_position=table.get("max_position", max(defaults.max_position, 2 * longest),
                                _positive_int))
     if section.max_position <= longest:
-        raise table.error("max_position", f"must exceed the longest test length ({longest}), "
+        what = "input (whole sequence)" if task.autoregressive else "length"
+        raise table.error("max_position", f"must exceed the longest test {what} ({longest}), "
                           f"got {section.max_position}",
                           hint=f"e.g. max_position = {max(defaults.max_position, 2 * longest)}")
     if isinstance(section.heads, int) and section.width % section.heads:
@@ -465,6 +498,22 @@ def _vocab(value: Any) -> tuple:
             raise _Invalid(f"lists the token {_show(token)} twice")
         seen.add(token_key(token))
     return tuple(tokens)
+
+
+def _format(value: Any) -> str:
+    if value not in FORMATS:
+        raise _Invalid(f"must be one of {', '.join(map(_show, FORMATS))}, got {_show(value)}")
+    return value
+
+
+def _token(value: Any) -> Any:
+    if not isinstance(value, (str, int, bool)) or value == "":
+        raise _Invalid(f"must be a token (a string, integer or boolean), got {_show(value)}")
+    return value
+
+
+def _prompt_samplers() -> list[str]:
+    return [name for name, cls in SAMPLERS.items() if issubclass(cls, PromptSampler)]
 
 
 def _positions(value: Any) -> tuple[str, ...]:

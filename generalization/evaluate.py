@@ -10,6 +10,18 @@ i.e. exact match counts whole outputs and token accuracy pools every real positi
 The expected labels are whatever the caller encoded into the `Batch` (the experiment passes the
 compiled model's outputs through `TaskData.fixed`).
 
+Autoregressive tasks label only the continuation (content tokens, then the end token e at one
+position E(n)), so the two metrics above are over the continuation, and the end is scored apart:
+
+    content_exact_match = (1/N) sum_n  prod_{i real, y[n, i] != e} [p[n, i] == y[n, i]]
+    end_accuracy        = (1/N) sum_n  [p[n, E(n)] == e] * prod_{i real, i != E(n)} [p[n, i] != e]
+
+i.e. the model would stop exactly at the end: it predicts e there and at no earlier position.
+These are teacher-forced (one pass over the whole sequence), and for a causal model whose
+targets are deterministic the exact match is that of greedy generation from the prompt
+(`generate`): generation stays on the reference sequence exactly as long as every next token
+is right.
+
 Over seeds, `mean_ci95` gives the mean and the Student-t 95% interval of the mean.
 
 All seeds are evaluated in one jitted call: the stacked parameters (leading axis S) are vmapped
@@ -29,8 +41,10 @@ from scipy import stats
 
 from generalization.model import ModelConfig, build_model
 from generalization.positions import position_ids
-from generalization.tasks import IGNORE_LABEL, Batch, TaskData
+from generalization.tasks import IGNORE_LABEL, Batch, TaskData, continue_prompts
 
+# The per-length metrics of autoregressive tasks besides exact match and token accuracy.
+AUTOREGRESSIVE_METRICS = ("content_exact_match", "end_accuracy")
 # Rows evaluated per jitted call: bounds the attention activations (S x rows x H x T x T floats)
 # and gives every call of one evaluation the same shape, hence one compilation.
 EVAL_ROWS = 256
@@ -108,7 +122,9 @@ def predict_ids(model_config: ModelConfig, params_stacked: Any, tokens: np.ndarr
     if rows == 0:
         seeds = jax.tree.leaves(params_stacked)[0].shape[0]
         return np.zeros((seeds, 0, width), dtype=np.int32)
-    chunk = min(rows, EVAL_ROWS)
+    # Rows rounded up to a power of two: calls with few rows (generation, counterexample
+    # searches) share a handful of compiled shapes.
+    chunk = min(1 << (rows - 1).bit_length(), EVAL_ROWS)
     padded = -(-rows // chunk) * chunk
     arrays = []
     for source in (tokens, positions, mask):
@@ -122,13 +138,15 @@ def predict_ids(model_config: ModelConfig, params_stacked: Any, tokens: np.ndarr
 
 def evaluate_lengths(model_config: ModelConfig, params_stacked: Any, data: TaskData,
                      sets: dict[int, Batch]) -> dict[int, dict[str, Any]]:
-    """Exact match and token accuracy of every seed on each length's evaluation set.
+    """Exact match and token accuracy of every seed on each length's evaluation set, and for
+    an autoregressive task (`data.end_class` set) content exact match and end accuracy.
 
-    Returns {length: {"exact_match": [per seed], "token_accuracy": [per seed], "examples": N}}.
+    Returns {length: {"exact_match": [per seed], "token_accuracy": [per seed], "examples": N}},
+    plus "content_exact_match" and "end_accuracy" (per seed) for an autoregressive task.
     Every set is padded to the width of the longest one so that all lengths share one compiled
     function; positions are the evaluation ids (`training=False`), drawn for the random kinds
     (index hints) from `default_rng(length)` so that a rerun sees the same ids. The sets come
-    encoded, labels included, so `data` (part of the harness's common signature) is not read.
+    encoded, labels included; `data` gives the end token's class.
     """
     width = max((batch.tokens.shape[1] for batch in sets.values()), default=0)
     results: dict[int, dict[str, Any]] = {}
@@ -145,22 +163,60 @@ def evaluate_lengths(model_config: ModelConfig, params_stacked: Any, data: TaskD
                                for v in correct_tokens(predictions, labels).sum(axis=-1)],
             "examples": int(tokens.shape[0]),
         }
+        if data.end_class is not None:
+            content, end = end_scores(predictions, labels, data.end_class)
+            for metric, right in zip(AUTOREGRESSIVE_METRICS, (content, end)):
+                results[length][metric] = [float(v) for v in right.mean(axis=-1)]
     return results
 
 
+def end_scores(predictions: np.ndarray, labels: np.ndarray,
+               end_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per input (bool[..., N] from int[..., N, T]): whether every content position (labelled,
+    not the end) is right, and whether the end class is predicted at the end position and at
+    no other labelled one (module docstring)."""
+    is_end = labels == end_class
+    content = (labels != IGNORE_LABEL) & ~is_end
+    content_right = ((predictions == labels) | ~content).all(axis=-1)
+    says_end = predictions == end_class
+    end_right = (says_end | ~is_end).all(axis=-1) & ~(says_end & content).any(axis=-1)
+    return content_right, end_right
+
+
 def predict(model_config: ModelConfig, params_stacked: Any, data: TaskData,
-            inputs: Sequence[Any], rng: np.random.Generator | None = None) -> list[list[list]]:
+            inputs: Sequence[Any], rng: np.random.Generator | None = None,
+            width: int | None = None) -> list[list[list]]:
     """Every seed's decoded outputs for `inputs`: result[s][n] is seed s's output on input n.
 
     Positions as at evaluation; the random kinds (index hints) draw from `rng`, by default
-    `default_rng(0)`. To ask one seed, pass its slice of the stack
+    `default_rng(0)`. Inputs are padded to `width` (default: the longest; a fixed width keeps
+    one compiled shape across calls). To ask one seed, pass its slice of the stack
     (`jax.tree.map(lambda x: x[s:s + 1], params)`)."""
-    tokens, mask = data.encode_inputs(inputs)
+    tokens, mask = data.encode_inputs(inputs, width)
     predictions = predict_ids(model_config, params_stacked, tokens, mask,
                               np.random.default_rng(0) if rng is None else rng)
     lengths = mask.sum(axis=1).tolist()
     return [[data.decode(row, n) for row, n in zip(seed_predictions, lengths)]
             for seed_predictions in predictions]
+
+
+def generate(model_config: ModelConfig, params_stacked: Any, data: TaskData,
+             prompts: Sequence[list], length: int) -> list[list[list]]:
+    """Greedy generation: every seed's continuation of each prompt of an autoregressive task
+    (all of task length `length`), result[s][n]: the argmax next token appended until the end
+    token, a prediction that is no input token, or the sampler's bound on the whole sequence
+    (`tasks.continue_prompts`). Every step runs at the width of the longest whole sequence, so
+    that the steps share a few compiled shapes; positions as in `predict`."""
+    width = data.task.sampler.max_sequence(length) - 1
+    budgets = [width + 1 - len(prompt) for prompt in prompts]
+    seeds = jax.tree.leaves(params_stacked)[0].shape[0]
+    generated = []
+    for seed in range(seeds):
+        one_seed = jax.tree.map(lambda leaf, s=seed: leaf[s:s + 1], params_stacked)
+        generated.append(continue_prompts(
+            lambda rows, p=one_seed: predict(model_config, p, data, rows, width=width)[0],
+            prompts, data.task.end_token, budgets, data.vocab))
+    return generated
 
 
 def _pad(array: np.ndarray, width: int, fill: Any) -> np.ndarray:

@@ -2,11 +2,13 @@
 
     results = run_experiment(load_config("examples/experiments/reverse.toml"), Path("runs/reverse"))
 
-1. Compile the task's s-op at the longest test length: the compiled model is the reference.
+1. Compile the task's s-op at the longest test input (the longest test length, or for an
+   autoregressive task its longest whole sequence): the compiled model is the reference.
 2. Draw the evaluation sets (every length of the training and the test range) and confirm that
    the compiled model and the interpreter agree on every input of them; stop if not.
 3. For each positional encoding: train every seed together (`train.train`), evaluate every
-   length against the compiled model's outputs, and search counterexamples with Hypothesis.
+   length against the compiled model's outputs, and search counterexamples with Hypothesis
+   (for an autoregressive task: prompts, on which the learned model generates greedily).
 4. Write `results.json` (schema in `results_schema.md`) and rebuild the report from it.
 
 The run directory holds everything a rerun needs: `checkpoints/<positions>/` (training resumes
@@ -18,6 +20,7 @@ of the same config). Every file is written atomically. The evaluation sets are d
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import platform
 import time
@@ -35,7 +38,9 @@ from compiler.compile import outputs_equal
 from generalization import report
 from generalization.config import MATCHING, ConfigError, ExperimentConfig
 from generalization.counterexamples import find_counterexamples
-from generalization.evaluate import evaluate_lengths, mean_ci95, predict
+from generalization.evaluate import (AUTOREGRESSIVE_METRICS, evaluate_lengths, generate,
+                                     mean_ci95, predict)
+from generalization.from_compiled import from_compiled
 from generalization.model import ModelConfig, count_parameters
 from generalization.tasks import Batch, TaskData
 from generalization.train import train
@@ -74,7 +79,8 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
     clock = _Clock()
     task = config.task
     program = rasp.load(task.program)
-    longest = task.test_lengths[1]
+    # An autoregressive task's longest input is its longest whole sequence, not task length.
+    longest = task.input_width(task.test_lengths)
     log(f"compiling `{task.sop}` of {task.program.name} for inputs up to length {longest}")
     reference = compiler.compile(program, task.sop, task.vocab, longest, causal=task.causal)
     data = TaskData.from_model(task, program, reference)
@@ -109,16 +115,18 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
 def evaluation_sets(config: ExperimentConfig, data: TaskData,
                     reference: compiler.CompiledModel) -> dict[int, Batch]:
     """`examples_per_length` inputs of every length of both ranges, labelled by the compiled
-    model, after checking that the interpreter gives the same outputs on each of them."""
+    model, after checking that the interpreter gives the same outputs on each of them (for an
+    autoregressive task: the prompts' whole sequences, continued by the interpreter, labelled
+    on their continuations)."""
     task = config.task
     lengths = [*range(task.train_lengths[0], task.train_lengths[1] + 1),
                *range(task.test_lengths[0], task.test_lengths[1] + 1)]
     sets = {}
     for length in lengths:
         rng = np.random.default_rng([EVAL_STREAM, length])
-        inputs = data.sample_inputs(rng, config.evaluation.examples_per_length, (length, length))
+        inputs, interpreted, labelled_from = data.examples(
+            rng, config.evaluation.examples_per_length, (length, length))
         expected = reference.run(inputs)
-        interpreted = data.program.run(task.sop, inputs)
         for given, model_output, program_output in zip(inputs, expected, interpreted):
             if not outputs_equal(program_output, model_output):
                 raise rasp.RaspValueError(
@@ -127,15 +135,22 @@ def evaluation_sets(config: ExperimentConfig, data: TaskData,
                     f"{model_output}; no learned model can be judged against it",
                     hint=f"run `rasp check {task.program} --sop {task.sop}` and report the "
                          f"compiler bug")
-        sets[length] = data.fixed(inputs, expected)
+        sets[length] = data.fixed(inputs, expected, labelled_from=labelled_from)
     return sets
 
 
 def model_config(config: ExperimentConfig, positions: str, data: TaskData,
                  reference: compiler.CompiledModel) -> ModelConfig:
     """The learned model for one encoding; "matching" copies the compiled model's depth and
-    its most heads in any layer."""
+    its most heads in any layer. The "compiled" encoding takes the compiled model's own shape
+    (`from_compiled`), whatever [model] says."""
     section = config.model
+    if positions == "compiled":
+        try:
+            return from_compiled(reference, data)[0]
+        except rasp.RaspValueError as error:
+            raise ConfigError(f"{config.name}: [model] positions: {error.message}",
+                              hint=error.hint, section="model", key="positions") from None
     layers = reference.num_layers if section.layers == MATCHING else section.layers
     heads = max(reference.heads_per_layer(), default=1) if section.heads == MATCHING \
         else section.heads
@@ -180,8 +195,11 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
     log(f"{positions}: training {len(training.seeds)} seeds of a {settings.num_layers}-layer, "
         f"{settings.num_heads}-head, {settings.width}-wide model")
     since = time.perf_counter()
+    # Every seed of "compiled" starts from the compiled weights, the others at random.
+    initial = from_compiled(reference, data)[1] if positions == "compiled" else None
     trained = train(settings, training, data, config.task.train_lengths,
-                    checkpoint_dir=run_dir / "checkpoints" / positions, progress=progress)
+                    checkpoint_dir=run_dir / "checkpoints" / positions, progress=progress,
+                    initial_params=initial)
     since = clock.add("train_seconds", since)
     metrics = evaluate_lengths(settings, trained.params, data, sets)
     since = clock.add("evaluate_seconds", since)
@@ -197,6 +215,7 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
                   "width": settings.width, "mlp_width": settings.hidden_width,
                   "max_position": settings.max_position,
                   "parameters": count_parameters(one_seed)},
+        "initialisation": "random" if initial is None else "compiled",
         "seeds": list(training.seeds),
         "fitted": list(trained.fitted),
         "train": {"steps": trained.steps, "final_loss": trained.final_loss,
@@ -218,11 +237,17 @@ def _length_entry(length: int, metrics: dict[str, Any], config: ExperimentConfig
     token_mean, token_ci = mean_ci95(tokens)
     of_fitted = [value for value, ok in zip(exact, fitted) if ok]
     low, high = config.task.train_lengths
-    return {"length": length, "split": "train" if low <= length <= high else "test",
-            "examples": metrics["examples"], "exact_match": exact, "token_accuracy": tokens,
-            "exact_match_mean": exact_mean, "exact_match_ci95": list(exact_ci),
-            "token_accuracy_mean": token_mean, "token_accuracy_ci95": list(token_ci),
-            "exact_match_fitted_mean": float(np.mean(of_fitted)) if of_fitted else None}
+    entry = {"length": length, "split": "train" if low <= length <= high else "test",
+             "examples": metrics["examples"], "exact_match": exact, "token_accuracy": tokens,
+             "exact_match_mean": exact_mean, "exact_match_ci95": list(exact_ci),
+             "token_accuracy_mean": token_mean, "token_accuracy_ci95": list(token_ci),
+             "exact_match_fitted_mean": float(np.mean(of_fitted)) if of_fitted else None}
+    for metric in AUTOREGRESSIVE_METRICS:   # autoregressive tasks only
+        if metric in metrics:
+            mean, ci = mean_ci95(metrics[metric])
+            entry.update({metric: metrics[metric], f"{metric}_mean": mean,
+                          f"{metric}_ci95": list(ci)})
+    return entry
 
 
 def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: Any,
@@ -244,14 +269,42 @@ def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: An
             if not erring:
                 continue
             seed_params = jax.tree.map(lambda leaf, i=index: leaf[i:i + 1], params)
+            if config.task.autoregressive:
+                # Prompts in, continuations out: the learned model's greedy generation against
+                # the compiled model's next tokens along the interpreter's sequence.
+                learned = functools.partial(_generated, settings, seed_params, data, erring[0])
+                expected = functools.partial(_continued, data, reference, erring[0])
+            else:
+                learned = functools.partial(_predicted, settings, seed_params, data)
+                expected = reference.run
             examples = find_counterexamples(
-                lambda inputs: predict(settings, seed_params, data, inputs)[0],
-                reference.run, config.task.sampler, data.vocab, erring[0],
+                learned, expected, config.task.sampler, config.task.sampler_vocab, erring[0],
                 config.evaluation.counterexample_budget, limit=wanted - kept)
             for example in examples:
                 found.append({"seed": seed, "length": erring[0], **example})
             kept += len(examples)
     return found
+
+
+def _predicted(settings: ModelConfig, params: Any, data: TaskData,
+               inputs: list[list]) -> list[list]:
+    """One seed's outputs on `inputs`."""
+    return predict(settings, params, data, inputs)[0]
+
+
+def _generated(settings: ModelConfig, params: Any, data: TaskData, length: int,
+               prompts: list[list]) -> list[list]:
+    """One seed's greedy continuations of `prompts` of task length `length`."""
+    return generate(settings, params, data, prompts, length)[0]
+
+
+def _continued(data: TaskData, reference: compiler.CompiledModel, length: int,
+               prompts: list[list]) -> list[list]:
+    """The expected continuations of `prompts`: the compiled model's outputs at the
+    continuation's positions of each whole sequence (as on the evaluation sets)."""
+    examples = data.labelled(prompts, [length] * len(prompts), run=reference.run)
+    return [outputs[start:] for outputs, start in
+            zip(examples.outputs, examples.labelled_from)]
 
 
 def _shown_config(config: ExperimentConfig) -> dict[str, Any]:
@@ -273,6 +326,8 @@ def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel) -> 
     return {"name": config.name, "program": _shown(task.program), "sop": task.sop,
             "vocab": list(task.vocab), "train_lengths": list(task.train_lengths),
             "test_lengths": list(task.test_lengths), "causal": task.causal,
+            "format": task.format,
+            **({"end_token": task.end_token} if task.autoregressive else {}),
             "compiled": {"layers": reference.num_layers,
                          "heads_per_layer": reference.heads_per_layer(),
                          "residual_width": reference.residual_width,

@@ -7,6 +7,13 @@ For tokens t, position ids p and a padding mask, with L pre-LayerNorm blocks:
     x_(l+1) = y_l + W_2 gelu(W_1 LN(y_l) + b_1) + b_2
     logits  = W_out LN(x_L) + b_out                      float32[B, T, num_classes]
 
+Three options, all off by default, give the maths of a compiled (tracr) model, so that
+`from_compiled` can embed one exactly: `layer_norm=False` makes every LN the identity (and
+creates no LN parameters), `activation="relu"` replaces gelu, and `bos=True` prepends a learned
+vector B at position 0 that every query may attend to (tracr's BOS token, the default target
+of its attention): the sequence becomes [B, x_0] with position ids [0, p + 1], so a position
+table has max_position + 1 rows, and the logits of B are dropped.
+
 Attention has H heads of size d = width / H. Per head,
 
     A = softmax(q k^T / sqrt(d) + bias),   out = A v,
@@ -29,6 +36,8 @@ import numpy as np
 
 from generalization import positions as pos
 
+ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu}
+
 # Finite rather than -inf so that a row with every key masked (a padded query of an empty
 # input) softmaxes to uniform weights instead of NaN.
 MASKED_SCORE = -1e30
@@ -47,6 +56,9 @@ class ModelConfig:
     positions: str = "learned"   # one of positions.POSITION_KINDS
     max_position: int = 256      # position ids are < max_position
     causal: bool = False
+    layer_norm: bool = True      # False: no LayerNorm anywhere (a compiled model's maths)
+    activation: str = "gelu"     # of the MLP hidden layer, one of ACTIVATIONS
+    bos: bool = False            # prepend a learned BOS vector at position 0 (module docstring)
 
     @property
     def hidden_width(self) -> int:
@@ -86,21 +98,25 @@ class SelfAttention(hk.Module):
 
 
 class Block(hk.Module):
-    """Pre-LayerNorm block: x + Attention(LN(x)), then y + MLP(LN(y)) with a GELU MLP."""
+    """Pre-LayerNorm block: x + Attention(LN(x)), then y + MLP(LN(y)) (gelu or ReLU MLP)."""
 
     def __init__(self, config: ModelConfig, name: str | None = None):
         super().__init__(name=name)
         self.config = config
 
     def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
-        x = x + SelfAttention(self.config, name="attention")(layer_norm("ln_attention", x),
-                                                             positions, mask)
-        hidden = hk.Linear(self.config.hidden_width, name="mlp_in")(layer_norm("ln_mlp", x))
-        return x + hk.Linear(self.config.width, name="mlp_out")(jax.nn.gelu(hidden))
+        config = self.config
+        x = x + SelfAttention(config, name="attention")(layer_norm(config, "ln_attention", x),
+                                                        positions, mask)
+        hidden = hk.Linear(config.hidden_width, name="mlp_in")(layer_norm(config, "ln_mlp", x))
+        return x + hk.Linear(config.width, name="mlp_out")(ACTIVATIONS[config.activation](hidden))
 
 
-def layer_norm(name: str, x: jax.Array) -> jax.Array:
-    """LayerNorm over the feature axis with a learned scale and offset."""
+def layer_norm(config: ModelConfig, name: str, x: jax.Array) -> jax.Array:
+    """LayerNorm over the feature axis with a learned scale and offset (x itself, and no
+    parameters, when `config.layer_norm` is off)."""
+    if not config.layer_norm:
+        return x
     return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True, name=name)(x)
 
 
@@ -116,6 +132,9 @@ def check_config(config: ModelConfig) -> None:
     if config.width % config.num_heads:
         raise ValueError(f"ModelConfig.width ({config.width}) must be divisible by "
                          f"num_heads ({config.num_heads})")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"ModelConfig.activation must be one of {', '.join(ACTIVATIONS)}, "
+                         f"got {config.activation!r}")
     if config.positions == "rope" and (config.width // config.num_heads) % 2:
         raise ValueError(f"positions 'rope' rotates pairs of coordinates and needs an even head "
                          f"size, got width {config.width} / num_heads {config.num_heads}")
@@ -132,16 +151,24 @@ def build_model(config: ModelConfig) -> hk.Transformed:
     real tokens. Outputs at padded positions are computed but meaningless.
     """
     check_config(config)
+    table_rows = config.max_position + config.bos   # the BOS takes id 0 (module docstring)
 
     def forward(tokens: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
         x = hk.Embed(config.vocab_size, config.width, name="token_embeddings")(tokens)
-        signal = pos.input_embedding(config.positions, positions, config.max_position,
-                                     config.width)
+        if config.bos:
+            batch = tokens.shape[0]
+            bos = hk.Embed(1, config.width, name="bos_embedding").embeddings
+            x = jnp.concatenate([jnp.broadcast_to(bos, (batch, 1, config.width)), x], axis=1)
+            positions = jnp.concatenate(
+                [jnp.zeros((batch, 1), positions.dtype), positions + 1], axis=1)
+            mask = jnp.concatenate([jnp.ones((batch, 1), bool), mask], axis=1)
+        signal = pos.input_embedding(config.positions, positions, table_rows, config.width)
         if signal is not None:
             x = x + signal
         for layer in range(config.num_layers):
             x = Block(config, name=f"block_{layer}")(x, positions, mask)
-        return hk.Linear(config.num_classes, name="head")(layer_norm("ln_final", x))
+        logits = hk.Linear(config.num_classes, name="head")(layer_norm(config, "ln_final", x))
+        return logits[:, 1:] if config.bos else logits
 
     return hk.without_apply_rng(hk.transform(forward))
 

@@ -14,13 +14,16 @@ the ids become a signal that enters in one of two places:
 | `alibi`       | 0..T-1                              | 0..T-1            | bias on attention scores |
 | `randomized`  | sorted random T-subset of [0, P)    | 0..T-1            | + P[id] (learned table)  |
 | `index_hints` | o..o+T-1, o uniform in [0, P-T]     | same as training  | + H[id] (learned table)  |
+| `compiled`    | 0..T-1                              | 0..T-1            | + P[id] (learned table)  |
 
 P is `max_position`: every id is < P, so a table of P rows covers every id ever used, and the
 test lengths must not exceed P. Randomized positions (Ruoss et al., 2023, "Randomized Positional
 Encodings Boost Length Generalization of Transformers") let training visit every row of the table
 although training inputs are short. Index hints (after Zhou et al., 2023, "What Algorithms can
 Transformers Learn?") label tokens with consecutive hint ids from a random offset, in training and
-evaluation alike, so the model can only use hints relative to each other.
+evaluation alike, so the model can only use hints relative to each other. `compiled` is `learned`
+with the model's shape and initial weights taken from the compiled program (`from_compiled`):
+the same encoding, trained from the compiled solution instead of from scratch.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 POSITION_KINDS: tuple[str, ...] = (
-    "learned", "nope", "sinusoidal", "rope", "alibi", "randomized", "index_hints")
+    "learned", "nope", "sinusoidal", "rope", "alibi", "randomized", "index_hints", "compiled")
 
 # Wavelength base of both sinusoidal encodings and RoPE, as in the papers.
 BASE = 10000.0
@@ -137,7 +140,7 @@ def input_embedding(kind: str, positions: jax.Array, max_position: int,
     embeddings do, so that token and position signals start at comparable scales (the
     sinusoidal signal has mean square 1/2 per coordinate).
     """
-    if kind in ("learned", "randomized"):
+    if kind in ("learned", "randomized", "compiled"):
         return hk.Embed(max_position, width, name="position_embeddings")(positions)
     if kind == "index_hints":
         return hk.Embed(max_position, width, name="hint_embeddings")(positions)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from generalization.evaluate import mean_ci95
+from generalization.evaluate import AUTOREGRESSIVE_METRICS, mean_ci95
 from generalization.plots import METRICS, plot_metric
 from rasp.ast import Span
 from rasp.errors import RaspError
@@ -35,6 +35,8 @@ SCHEMA = "rasp-generalization/1"
 
 # Test ranges with more lengths than this are shown in bins of a round width, not per length.
 MAX_TEST_BINS = 8
+# Column names of the autoregressive metrics.
+_METRIC_LABELS = {"content_exact_match": "content exact match", "end_accuracy": "end accuracy"}
 _BIN_WIDTHS = (1, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
 
 
@@ -186,7 +188,8 @@ def _check_seed_counts(run: dict, key: str) -> None:
     lists = [(".".join(names), _dig(run, names)) for names in _PER_SEED]
     for index, entry in enumerate(run["lengths"]):
         lists += [(f"lengths[{index}].{name}", entry[name])
-                  for name in ("exact_match", "token_accuracy")]
+                  for name in ("exact_match", "token_accuracy", *AUTOREGRESSIVE_METRICS)
+                  if name in entry]
     for name, values in lists:
         if len(values) != seeds:
             raise _Invalid(f"{key}.{name}",
@@ -242,7 +245,10 @@ def range_stats(run: dict, span: LengthRange) -> dict:
     stats: dict[str, Any] = {"label": span.label, "split": span.split,
                              "lengths": [span.low, span.high], "evaluated": len(entries)}
     seeds = len(run["seeds"])
-    for metric in ("exact_match", "token_accuracy"):
+    # The autoregressive metrics where every entry has them (autoregressive tasks).
+    extra = [metric for metric in AUTOREGRESSIVE_METRICS
+             if entries and all(metric in entry for entry in entries)]
+    for metric in ("exact_match", "token_accuracy", *extra):
         mean, interval = _mean_interval(_per_seed_means(entries, metric, seeds))
         stats[f"{metric}_mean"], stats[f"{metric}_ci95"] = mean, interval
     fitted = [value for value, ok in
@@ -344,6 +350,8 @@ def report_blocks(results: dict) -> list[Block]:
         Heading(f"Length generalization: {task['name']}", 1),
         Paragraph(_introduction(results)),
         Paragraph(_DEFINITIONS),
+        *([Paragraph(_AUTOREGRESSIVE_DEFINITIONS)] if task.get("format") == "autoregressive"
+          else []),
         Heading("Task and compiled model"),
         _task_table(task),
         Heading("Summary"),
@@ -379,6 +387,15 @@ _DEFINITIONS = (
     "fitted-seeds-only column (n/a when no seed fitted).")
 
 
+_AUTOREGRESSIVE_DEFINITIONS = (
+    "Autoregressive task: a length is the sampler's (numbers counted, tokens copied); each input "
+    "is a prompt continued by the program up to the end token, and the metrics score the "
+    "continuation only, teacher-forced (for these deterministic targets, exact match equals "
+    "that of greedy generation). Content exact match: every continuation token before the end "
+    "token right; end accuracy: the end token predicted at its position and nowhere earlier. "
+    "Counterexamples show a prompt, the expected continuation and the model's greedy one.")
+
+
 def _introduction(results: dict) -> str:
     task = results["task"]
     return (f"Transformers trained on the labels of s-op {task['sop']} of {task['program']} "
@@ -396,6 +413,8 @@ def _task_table(task: dict) -> Table:
         ("training lengths", _span(task["train_lengths"])),
         ("test lengths", _span(task["test_lengths"])),
         ("causal", "yes" if task["causal"] else "no"),
+        *([("format", f"autoregressive, end token {_tokens([task['end_token']])}")]
+          if task.get("format") == "autoregressive" else []),
         ("compiled layers", str(compiled["layers"])),
         ("compiled heads per layer", ", ".join(map(str, compiled["heads_per_layer"]))),
         ("compiled residual width", str(compiled["residual_width"])),
@@ -439,13 +458,19 @@ def _training_table(runs: list[dict]) -> Table:
 
 
 def _ranges_table(summary: list[dict]) -> Table:
+    """Per encoding and range; autoregressive runs add content exact match and end accuracy."""
+    extra = [metric for metric in AUTOREGRESSIVE_METRICS
+             if any(f"{metric}_mean" in stats for row in summary for stats in row["ranges"])]
     rows = tuple((row["positions"], stats["label"],
                   _with_interval(stats["exact_match_mean"], stats["exact_match_ci95"]),
                   _percent(stats["exact_match_fitted_mean"]),
-                  _with_interval(stats["token_accuracy_mean"], stats["token_accuracy_ci95"]))
+                  _with_interval(stats["token_accuracy_mean"], stats["token_accuracy_ci95"]),
+                  *(_with_interval(stats.get(f"{metric}_mean"), stats.get(f"{metric}_ci95"))
+                    for metric in extra))
                  for row in summary for stats in row["ranges"])
     return Table(("positions", "lengths", "exact match % [95% CI]", "fitted seeds only %",
-                  "token accuracy % [95% CI]"), rows)
+                  "token accuracy % [95% CI]",
+                  *(f"{_METRIC_LABELS[metric]} % [95% CI]" for metric in extra)), rows)
 
 
 def _per_length_table(runs: list[dict]) -> Table:

@@ -13,16 +13,27 @@ tokens in the task's order. Output classes: every value the s-op can output (tak
 compiled model), sorted by (type name, value) so the order does not depend on how the compiler
 listed them; a label is an index into that list, and padded positions get label -1. Labels come
 from the batched interpreter (`Program.run`), one call per batch.
+
+Autoregressive tasks (`Task.format == "autoregressive"`) learn a causal program that computes
+the next token from the prefix. Their sampler is a `PromptSampler`: it draws the prompt of a
+task of length n (its own notion of length: numbers to count, tokens to copy) from the
+vocabulary less the end token, and bounds the whole sequence at `max_sequence(n)` tokens.
+`continue_prompts` appends the program's output at the last position until the end token, so
+a whole sequence is s = prompt + continuation, its last token the end token. As the program is
+causal, one pass over s[:-1] gives every next-token target at once (teacher forcing): the
+model's input is s[:-1] and its labels are the outputs at positions len(prompt) - 1 ..
+len(s) - 2 (the continuation's tokens, end token included), -1 over the rest of the prompt.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -229,8 +240,102 @@ class Dyck(Sampler):
         self.pairs_in(vocab)
 
 
+@dataclass(frozen=True)
+class PromptSampler(Sampler):
+    """The prompt of an autoregressive task of a given length, over the vocabulary less the
+    end token; `max_sequence(length)` bounds the whole sequence (prompt, continuation and end
+    token), which sizes the models and stops a program that never ends."""
+
+    def max_sequence(self, length: int) -> int:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CountPrompt(PromptSampler):
+    """Zhou et al. (2023)'s counting "from a to b": the prompt [a, b, separator] with
+    b - a + 1 = length, a uniform among the starts whose span a..b the vocabulary's numbers
+    cover; the sequence is a, a+1, .., b, the end token: at most length + 4 tokens."""
+
+    name = "count_prompt"
+    separator: str = "|"
+
+    def sample(self, rng: np.random.Generator, length: int, vocab: Sequence) -> list:
+        numbers = self.numbers(vocab)
+        starts = self.starts(numbers, length)
+        if not starts:
+            self.check(vocab, length, length)
+        a = starts[int(rng.integers(len(starts)))]
+        return [numbers[a], numbers[a + length - 1], self.separator]
+
+    def max_sequence(self, length: int) -> int:
+        return length + 4
+
+    def numbers(self, vocab: Sequence) -> dict[int, Any]:
+        """The vocabulary's number tokens ("12" or 12) by value."""
+        return {value: t for t in vocab if (value := _number_value(t)) is not None}
+
+    @staticmethod
+    def starts(numbers: Mapping[int, Any], length: int) -> list[int]:
+        """Every a with a, a+1, .., a+length-1 all among `numbers`, ascending."""
+        return [a for a in sorted(numbers) if all(a + k in numbers for k in range(length))]
+
+    def check(self, vocab: Sequence, shortest: int, longest: int) -> None:
+        if self.separator not in vocab:
+            raise SamplerError("separator", f"the separator {self.separator!r} is not in the "
+                               f"vocabulary (less the end token)")
+        numbers = self.numbers(vocab)
+        if not self.starts(numbers, longest):
+            raise SamplerError("name", f"`count_prompt` needs {longest} consecutive numbers in "
+                               f"the vocabulary for lengths up to {longest}, but its longest "
+                               f"run of consecutive numbers has {_longest_run(numbers)}",
+                               hint=f'add numbers to the vocab (e.g. "0" .. "{longest + 10}") '
+                                    f'or use shorter lengths')
+
+
+@dataclass(frozen=True)
+class CopyPrompt(PromptSampler):
+    """Copying: the prompt is `length` tokens (all different when `unique`, else independent
+    and uniform) from the vocabulary less the separator, then the separator; the sequence is
+    the tokens again and the end token: at most 2 * length + 2 tokens."""
+
+    name = "copy_prompt"
+    unique: bool = False
+    separator: str = "|"
+
+    def sample(self, rng: np.random.Generator, length: int, vocab: Sequence) -> list:
+        tokens = self.tokens(vocab)
+        if self.unique:
+            self.check(vocab, length, length)
+            picks = rng.permutation(len(tokens))[:length]
+        else:
+            picks = rng.integers(len(tokens), size=length)
+        return [tokens[i] for i in picks.tolist()] + [self.separator]
+
+    def max_sequence(self, length: int) -> int:
+        return 2 * length + 2
+
+    def tokens(self, vocab: Sequence) -> list:
+        """The tokens to copy: the vocabulary less the separator."""
+        return [t for t in vocab if t != self.separator]
+
+    def check(self, vocab: Sequence, shortest: int, longest: int) -> None:
+        if self.separator not in vocab:
+            raise SamplerError("separator", f"the separator {self.separator!r} is not in the "
+                               f"vocabulary (less the end token)")
+        tokens = self.tokens(vocab)
+        if not tokens:
+            raise SamplerError("name", "`copy_prompt` has no tokens to copy: the vocabulary "
+                               "holds only the separator and the end token")
+        if self.unique and longest > len(tokens):
+            raise SamplerError("unique", f"unique copies need prompts no longer than the "
+                               f"{len(tokens)} tokens to copy (the vocabulary less separator and "
+                               f"end token), but lengths go up to {longest}",
+                               hint="use a larger vocab or shorter lengths")
+
+
 SAMPLERS: dict[str, type[Sampler]] = {
-    cls.name: cls for cls in (Uniform, Unique, Digits, Binary, Addition, Dyck)}
+    cls.name: cls for cls in (Uniform, Unique, Digits, Binary, Addition, Dyck, CountPrompt,
+                              CopyPrompt)}
 
 
 def make_sampler(name: str, options: Mapping[str, Any] | None = None) -> Sampler:
@@ -268,6 +373,26 @@ def _option_value(key: str, value: Any, expected: Any) -> Any:
     raise SamplerError(key, f"must be {wanted}, got {value!r}")
 
 
+def _number_value(token: Any) -> int | None:
+    """The value of a non-negative integer token written in decimal ("12" or 12), else None."""
+    if isinstance(token, str) and token.isdecimal() and token.isascii() and \
+            (token == "0" or not token.startswith("0")):
+        return int(token)
+    if isinstance(token, int) and not isinstance(token, bool) and token >= 0:
+        return token
+    return None
+
+
+def _longest_run(values: Iterable[int]) -> int:
+    """The most consecutive integers among `values` (3 for {0, 1, 2, 5})."""
+    best = run = 0
+    previous = None
+    for value in sorted(values):
+        run = run + 1 if previous is not None and value == previous + 1 else 1
+        best, previous = max(best, run), value
+    return best
+
+
 def _digit_value(token: Any) -> int | None:
     if isinstance(token, str) and len(token) == 1 and token.isdigit():
         return int(token)
@@ -279,10 +404,17 @@ def _digit_value(token: Any) -> int | None:
 # -------------------------------------------------------------------------------------- task
 
 
+# Task formats: a label at every position of an input, or next tokens after a prompt.
+PER_POSITION = "per_position"
+AUTOREGRESSIVE = "autoregressive"
+FORMATS = (PER_POSITION, AUTOREGRESSIVE)
+
+
 @dataclass(frozen=True)
 class Task:
     """What to learn: a program's s-op on inputs over `vocab` drawn by `sampler`; train on
-    lengths in `train_lengths`, test on `test_lengths` (both inclusive ranges)."""
+    lengths in `train_lengths`, test on `test_lengths` (both inclusive ranges). An
+    autoregressive task (`format`) continues the sampler's prompts up to `end_token`."""
 
     name: str
     program: Path
@@ -292,15 +424,78 @@ class Task:
     test_lengths: tuple[int, int]
     causal: bool = False
     sampler: Sampler = Uniform()
+    format: str = PER_POSITION
+    end_token: Any = None
+
+    @property
+    def autoregressive(self) -> bool:
+        return self.format == AUTOREGRESSIVE
+
+    @property
+    def sampler_vocab(self) -> tuple:
+        """The tokens the sampler draws from: the vocabulary, less an autoregressive task's
+        end token (which only the program writes)."""
+        if not self.autoregressive:
+            return self.vocab
+        return tuple(t for t in self.vocab if token_key(t) != token_key(self.end_token))
+
+    def input_width(self, lengths: tuple[int, int]) -> int:
+        """The most tokens a model input of a task length in `lengths` has: the top length
+        for a per-position task; for an autoregressive one the longest whole sequence less
+        its end token, max_n sampler.max_sequence(n) - 1."""
+        if not self.autoregressive:
+            return lengths[1]
+        return max(self.sampler.max_sequence(n) - 1 for n in range(lengths[0], lengths[1] + 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (for results.json)."""
+        """Plain data (for results.json); `format` and `end_token` only for an autoregressive
+        task, so that a per-position task's record is what it was before formats existed."""
         return {"name": self.name, "program": str(self.program), "sop": self.sop,
                 "vocab": list(self.vocab), "train_lengths": list(self.train_lengths),
                 "test_lengths": list(self.test_lengths), "causal": self.causal,
+                **({"format": self.format, "end_token": self.end_token}
+                   if self.autoregressive else {}),
                 "sampler": {"name": self.sampler.name, **{
                     k: list(v) if isinstance(v, tuple) else v
                     for k, v in self.sampler.options().items()}}}
+
+
+Runner = Callable[[list[list]], Sequence[Sequence[Any]]]
+
+
+def continue_prompts(run: Runner, prompts: Sequence[Sequence[Any]], end_token: Any,
+                     budgets: Sequence[int], vocab: Sequence[Any]) -> list[list]:
+    """Greedy continuation by `run` (a batch of token lists -> each one's outputs per
+    position): prompt p grows by t_{k+1} = run([p + t_1..t_k])[-1], the output at its last
+    position, until t_k is `end_token`, a token outside `vocab` (it cannot be read back), or
+    k = budgets[i]. Returns each prompt's appended tokens t_1..t_k, the last one included.
+    Each round runs, in one batch, only the rows still growing."""
+    rows = [list(prompt) for prompt in prompts]
+    added: list[list] = [[] for _ in rows]
+    known = _Ids(vocab, first=0)
+    end = token_key(end_token)
+    growing = [i for i, budget in enumerate(budgets) if budget > 0]
+    while growing:
+        outputs = run([rows[i] for i in growing])
+        still = []
+        for i, output in zip(growing, outputs):
+            token = output[-1]
+            rows[i].append(token)
+            added[i].append(token)
+            if token_key(token) != end and known.has(token) and len(added[i]) < budgets[i]:
+                still.append(i)
+        growing = still
+    return added
+
+
+class Examples(NamedTuple):
+    """Model inputs with their outputs: `inputs` token lists, `outputs` an s-op's output on
+    each (per position), `labelled_from` the first position of each input that has a label
+    (0; for an autoregressive task the prompt's last token)."""
+
+    inputs: list[list]
+    outputs: list[list]
+    labelled_from: list[int]
 
 
 class Batch(NamedTuple):
@@ -324,6 +519,16 @@ class TaskData:
         self.classes = sorted(output_values, key=_class_order)
         self._token_ids = _Ids(self.vocab, first=PAD_ID + 1)
         self._class_ids = _Ids(self.classes, first=0)
+        # The class of an autoregressive task's end token, which its metrics score apart.
+        self.end_class: int | None = None
+        if task.autoregressive:
+            if not self._class_ids.has(task.end_token):
+                raise RaspValueError(
+                    f"{task.name}: `{task.sop}` never outputs the end token "
+                    f"{task.end_token!r}; its output values are {self.classes!r}",
+                    hint="an autoregressive program outputs the end token once the sequence "
+                         "is complete")
+            self.end_class = self._class_ids.of([task.end_token])[0]
 
     @classmethod
     def from_model(cls, task: Task, program: Program, model: CompiledModel) -> TaskData:
@@ -344,24 +549,60 @@ class TaskData:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def sample_inputs(self, rng: np.random.Generator, batch_size: int,
-                      lengths: tuple[int, int]) -> list[list]:
-        """`batch_size` inputs, each of a length drawn uniformly from the inclusive range."""
+    def examples(self, rng: np.random.Generator, batch_size: int,
+                 lengths: tuple[int, int]) -> Examples:
+        """`batch_size` samples, each of a task length drawn uniformly from the inclusive
+        range, as model inputs labelled by the interpreter (`labelled`)."""
         drawn = rng.integers(lengths[0], lengths[1] + 1, size=batch_size).tolist()
-        return self.task.sampler.sample_batch(rng, drawn, self.vocab)
+        samples = self.task.sampler.sample_batch(rng, drawn, list(self.task.sampler_vocab))
+        return self.labelled(samples, drawn)
+
+    def labelled(self, samples: Sequence[list], lengths: Sequence[int],
+                 run: Runner | None = None) -> Examples:
+        """The sampler's `samples` (of task lengths `lengths`) as model inputs with the
+        outputs of `run` (default: the interpreter) on them. A per-position sample is the
+        input; an autoregressive one is a prompt, continued by the interpreter to a whole
+        sequence s (`continuations`), and the input is s[:-1], labelled from the prompt's
+        last position on."""
+        run = run or functools.partial(self.program.run, self.task.sop)
+        if not self.task.autoregressive:
+            return Examples(list(samples), run(samples), [0] * len(samples))
+        inputs = [prompt + continuation[:-1] for prompt, continuation in
+                  zip(samples, self.continuations(samples, lengths))]
+        return Examples(inputs, run(inputs), [len(prompt) - 1 for prompt in samples])
+
+    def continuations(self, prompts: Sequence[list], lengths: Sequence[int]) -> list[list]:
+        """The interpreter's continuation of each prompt (of task length lengths[i]), end
+        token included; `RaspValueError` naming the task when one does not end within the
+        sampler's bound on the whole sequence."""
+        sampler, end = self.task.sampler, self.task.end_token
+        budgets = [sampler.max_sequence(n) - len(p) for p, n in zip(prompts, lengths)]
+        added = continue_prompts(functools.partial(self.program.run, self.task.sop), prompts,
+                                 end, budgets, self.vocab)
+        for prompt, n, budget, continuation in zip(prompts, lengths, budgets, added):
+            if not continuation or token_key(continuation[-1]) != token_key(end):
+                raise RaspValueError(
+                    f"{self.task.name}: `{self.task.sop}` continues the prompt {prompt!r} with "
+                    f"{continuation!r}, without the end token {end!r} within the {budget} "
+                    f"tokens that `{sampler.name}` allows at length {n}",
+                    hint="the program must output the end token once the sequence is "
+                         "complete, and only tokens of the vocabulary before it")
+        return added
 
     def batch(self, rng: np.random.Generator, batch_size: int, lengths: tuple[int, int],
               width: int | None = None) -> Batch:
         """A fresh batch labelled by the interpreter; T = `width` or the longest input."""
-        inputs = self.sample_inputs(rng, batch_size, lengths)
-        return self._batch(inputs, self.program.run(self.task.sop, inputs), width)
+        examples = self.examples(rng, batch_size, lengths)
+        return self._batch(examples.inputs, examples.outputs, width, examples.labelled_from)
 
     def fixed(self, inputs: Sequence[Any], expected_outputs: Sequence[Sequence[Any]],
-              width: int | None = None) -> Batch:
-        """Given inputs (strings or token lists) with given expected outputs, as a batch."""
+              width: int | None = None, labelled_from: Sequence[int] | None = None) -> Batch:
+        """Given inputs (strings or token lists) with given expected outputs, as a batch;
+        positions before labelled_from[i] of input i get no label."""
         if len(inputs) != len(expected_outputs):
             raise RaspValueError(f"{len(inputs)} inputs but {len(expected_outputs)} outputs")
-        return self._batch([normalise_input(t) for t in inputs], expected_outputs, width)
+        return self._batch([normalise_input(t) for t in inputs], expected_outputs, width,
+                           labelled_from)
 
     def encode_inputs(self, inputs: Sequence[Any],
                       width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -373,8 +614,8 @@ class TaskData:
         """The output values of the first `length` predicted class ids."""
         return [self.classes[i] for i in np.asarray(label_ids)[:length].tolist()]
 
-    def _batch(self, rows: list[list], outputs: Sequence[Sequence[Any]],
-               width: int | None) -> Batch:
+    def _batch(self, rows: list[list], outputs: Sequence[Sequence[Any]], width: int | None,
+               labelled_from: Sequence[int] | None = None) -> Batch:
         tokens, mask = self._encode(rows, width)
         for row, row_outputs in zip(rows, outputs):
             if len(row_outputs) != len(row):
@@ -389,8 +630,11 @@ class TaskData:
                 f"`{self.task.sop}` outputs {bad!r} on input {row!r}, which is not one of its "
                 f"output values {self.classes!r} (from the compiled model)",
                 hint=f"the classes come from a model compiled for lengths up to "
-                     f"{self.task.test_lengths[1]} over the task's vocab; longer inputs or "
-                     f"other tokens can give values it never outputs") from None
+                     f"{self.task.input_width(self.task.test_lengths)} over the task's vocab; "
+                     f"longer inputs or other tokens can give values it never outputs") from None
+        if labelled_from is not None:
+            labels[np.arange(tokens.shape[1]) < np.asarray(labelled_from)[:, None]] = \
+                IGNORE_LABEL
         return Batch(tokens, labels, mask, rows)
 
     def _encode(self, rows: list[list], width: int | None) -> tuple[np.ndarray, np.ndarray]:

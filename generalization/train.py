@@ -15,14 +15,15 @@ with end = peak * END_LR_FRACTION (optax's `warmup_cosine_decay_schedule`), t co
 seed's own optimiser steps.
 
 Seeds. Parameters and optimiser state carry a leading axis S, one slice per seed. Seed s starts
-from `init(PRNGKey(s))`, and its batch at step t is `data.batch(rng, ...)` followed by
-`position_ids(kind, rng, ..., training=True)` with `rng = np.random.default_rng([s, t])`: the
-data of a step depends on (s, t) alone, so a resumed run regenerates exactly the batches it
-would have seen. Each jitted call runs a chunk of up to `steps_per_call` steps as a `lax.scan`
-over `vmap(step)` across the seeds; every batch is padded to the longest training length so all
-chunks have one shape and compile once. Chunks end at evaluation and checkpoint steps; a
-shorter chunk is filled with inactive steps that leave the state untouched, so the result does
-not depend on how the steps are cut into calls.
+from `init(PRNGKey(s))`, or every seed from the same `initial_params` when they are given (a
+model initialised from compiled weights, see `from_compiled`). Its batch at step t is
+`data.batch(rng, ...)` followed by `position_ids(kind, rng, ..., training=True)` with
+`rng = np.random.default_rng([s, t])`: the data of a step depends on (s, t) alone, so a resumed
+run regenerates exactly the batches it would have seen. Each jitted call runs a chunk of up to
+`steps_per_call` steps as a `lax.scan` over `vmap(step)` across the seeds; every batch is padded
+to the longest training input so all chunks have one shape and compile once. Chunks end at
+evaluation and checkpoint steps; a shorter chunk is filled with inactive steps that leave the
+state untouched, so the result does not depend on how the steps are cut into calls.
 
 Early stopping. At every multiple of `eval_every` (and at the last step) each seed still
 training is measured on a fresh batch of the training lengths (rng `[s, t, EVAL_STREAM]`,
@@ -31,7 +32,10 @@ positions as at evaluation). A seed whose exact match reaches `fit_threshold` is
 those of the check at which it fitted, however long the other seeds go on. (A seed's numbers
 do not depend on its companions except through floating-point rounding: vmapping over another
 number of seeds can round differently, and Adam magnifies that in near-zero gradients.)
-Training ends when every seed is fitted or after `steps` steps. The check is one batch of
+Training ends when every seed is fitted or after `steps` steps. Seeds that start from given
+`initial_params` (a compiled model, which fits before any step) are fine-tuned instead: they are
+measured at step 0 too but never freeze, so they train all `steps` steps and `fitted` says
+whether the last check passed. The check is one batch of
 `eval_batch_size` inputs: a model that gets a fraction e of inputs wrong passes a threshold of 1
 with probability (1 - e)^n, hence the default n = 1024 (e = 1% passes with probability 4e-5).
 
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -161,16 +166,18 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def make_init(model: hk.Transformed, optimizer: optax.GradientTransformation,
-              length: int) -> Callable[[jax.Array], tuple[Any, Any]]:
-    """jit(keys[S] -> (params, opt_state) stacked over seeds), seed s from keys[s]; one
-    compiled program rather than hundreds of dispatched small ops."""
+              length: int) -> Callable[[jax.Array, Any], tuple[Any, Any]]:
+    """jit((keys[S], start) -> (params, opt_state) stacked over seeds): seed s from keys[s], or
+    every seed from `start` (one seed's params) unless it is None; one compiled program rather
+    than hundreds of dispatched small ops."""
     tokens = jnp.zeros((1, length), jnp.int32)
 
-    def init(key):
-        params = model.init(key, tokens, tokens, tokens == 0)
+    def init(key, start):
+        params = model.init(key, tokens, tokens, tokens == 0) if start is None else start
         return params, optimizer.init(params)
 
-    return jax.jit(jax.vmap(init))
+    # vmap broadcasts the unbatched `start` to every seed.
+    return jax.jit(jax.vmap(init, in_axes=(0, None)))
 
 
 def seed_keys(seeds: tuple[int, ...]) -> jax.Array:
@@ -232,10 +239,11 @@ def make_measure(model: hk.Transformed) -> Callable[..., tuple[jax.Array, jax.Ar
 def seed_batch(data: TaskData, model_config: ModelConfig, rng: np.random.Generator,
                batch_size: int, lengths: tuple[int, int],
                training: bool) -> tuple[np.ndarray, ...]:
-    """(tokens, positions, mask, labels) of one batch padded to width lengths[1]: the batch of
+    """(tokens, positions, mask, labels) of one batch padded to the task's input width at
+    `lengths` (lengths[1], or an autoregressive task's longest sequence): the batch of
     `data.batch`, then position ids drawn from the same rng for the unpadded length (padded
     positions get id 0; they are masked keys and unlabelled)."""
-    batch = data.batch(rng, batch_size, lengths, width=lengths[1])
+    batch = data.batch(rng, batch_size, lengths, width=data.task.input_width(lengths))
     longest = int(batch.mask.sum(axis=1).max(initial=0))
     positions = np.zeros_like(batch.tokens)
     positions[:, :longest] = position_ids(model_config.positions, rng, batch_size, longest,
@@ -257,7 +265,7 @@ def chunk_batches(data: TaskData, model_config: ModelConfig, config: TrainConfig
 
     Frozen seeds and the steps past `count` get empty batches (all padding) and are inactive,
     so no data is generated for them."""
-    empty = empty_batch(config.batch_size, lengths[1])
+    empty = empty_batch(config.batch_size, data.task.input_width(lengths))
     steps = []
     active = np.zeros((config.steps_per_call, len(config.seeds)), bool)
     for i in range(config.steps_per_call):
@@ -273,19 +281,22 @@ def chunk_batches(data: TaskData, model_config: ModelConfig, config: TrainConfig
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
           train_lengths: tuple[int, int], checkpoint_dir: Path | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, initial_params: hk.Params | None = None) -> TrainResult:
     """Train every seed of `train_config` on `data` at lengths in `train_lengths` (inclusive);
-    see the module docstring for the maths, the seeding, early stopping and resumption."""
+    see the module docstring for the maths, the seeding, early stopping and resumption.
+
+    `initial_params` (one seed's, of the model's own structure) start every seed instead of
+    the random init; the seeds then differ in their data only."""
     started = time.perf_counter()
     lo, hi = train_lengths
     if not 0 <= lo <= hi or hi < 1:
         raise ValueError(f"train_lengths must be an inclusive range lo <= hi, got {train_lengths}")
     chunk_step, measure, init = _compiled(model_config, _optimiser_only(train_config), hi)
     seeds = train_config.seeds
-    params, opt_state = init(seed_keys(seeds))
+    params, opt_state = init(seed_keys(seeds), initial_params)
     book = _Bookkeeping.fresh(len(seeds))
     saved_at = -1   # step of the checkpoint on disk
-    identity = _identity(model_config, train_config, data, train_lengths)
+    identity = _identity(model_config, train_config, data, train_lengths, initial_params)
     if checkpoint_dir is not None:
         loaded = checkpoint.load(checkpoint_dir, (params, opt_state))
         if loaded is not None:
@@ -297,6 +308,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
                     hint="use another run directory, or delete the checkpoint to start afresh")
             book = _Bookkeeping(**meta["bookkeeping"])
             saved_at = book.step
+    # Seeds from given weights (a compiled model's) fit before any step; stopping them there
+    # would leave nothing fine-tuned, so they train every step and only report their fit.
+    early_stop = initial_params is None
+    if not early_stop and not book.history:
+        _check_fit(book, params, measure, data, model_config, train_config, train_lengths,
+                   early_stop)
     seconds_before = book.seconds
 
     def save() -> None:
@@ -314,10 +331,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
         task = bar.add_task("train", total=train_config.steps, completed=book.step,
                             status=_status(book, None))
         pending: tuple[jax.Array, np.ndarray] | None = None   # losses not yet shown
-        while book.step < train_config.steps and not all(book.fitted):
+        while book.step < train_config.steps and not (early_stop and all(book.fitted)):
             start = book.step
             end = _chunk_end(start, train_config)
-            frozen = list(book.fitted)
+            frozen = list(book.fitted) if early_stop else [False] * len(seeds)
             # Built while the device still runs the previous chunk.
             batches, active = chunk_batches(data, model_config, train_config, train_lengths,
                                             start, end - start, frozen)
@@ -329,7 +346,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
             book.trained = [t if f else end for t, f in zip(book.trained, frozen)]
             if end % train_config.eval_every == 0 or end == train_config.steps:
                 _check_fit(book, params, measure, data, model_config, train_config,
-                           train_lengths)
+                           train_lengths, early_stop)
             if end % train_config.checkpoint_every == 0 and checkpoint_dir is not None:
                 save()
         if not bar.disable:
@@ -373,17 +390,19 @@ def _chunk_end(start: int, config: TrainConfig) -> int:
 
 def _check_fit(book: _Bookkeeping, params: Any, measure: Callable[..., Any], data: TaskData,
                model_config: ModelConfig, config: TrainConfig,
-               lengths: tuple[int, int]) -> None:
-    """Measure the seeds still training at step `book.step`, freeze those that fit, and append
+               lengths: tuple[int, int], early_stop: bool = True) -> None:
+    """Measure the seeds still training at step `book.step`, freeze those that fit (with
+    `early_stop`; else every seed is measured and `fitted` says whether it fits now), and append
     the check to the history. Frozen seeds keep the metrics of the check at which they fitted."""
-    per_seed = [empty_batch(config.eval_batch_size, lengths[1]) if fitted else
+    frozen = book.fitted if early_stop else [False] * len(book.fitted)
+    per_seed = [empty_batch(config.eval_batch_size, data.task.input_width(lengths)) if fitted else
                 seed_batch(data, model_config,
                            np.random.default_rng([seed, book.step, EVAL_STREAM]),
                            config.eval_batch_size, lengths, training=False)
-                for seed, fitted in zip(config.seeds, book.fitted)]
+                for seed, fitted in zip(config.seeds, frozen)]
     losses, exact = measure(params, *(np.stack(arrays) for arrays in zip(*per_seed)))
     for j, (loss, accuracy) in enumerate(zip(losses.tolist(), exact.tolist())):
-        if not book.fitted[j]:
+        if not frozen[j]:
             book.loss[j], book.exact_match[j] = loss, accuracy
             book.fitted[j] = accuracy >= config.fit_threshold
     book.history.append({"step": book.step, "loss": list(book.loss),
@@ -403,11 +422,24 @@ def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) ->
 
 
 def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
-              train_lengths: tuple[int, int]) -> dict[str, Any]:
-    """What a checkpoint must have been trained with to be resumed (plain JSON data)."""
+              train_lengths: tuple[int, int], initial_params: hk.Params | None) -> dict[str, Any]:
+    """What a checkpoint must have been trained with to be resumed (plain JSON data).
+
+    The options that the compiled-weight models brought (layer_norm, activation, bos) and the
+    initial parameters are recorded only when set, so that checkpoints written before they
+    existed still resume."""
     task = data.task
-    return json.loads(json.dumps({
-        "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
+    defaults = ModelConfig(vocab_size=1, num_classes=1, num_layers=0, num_heads=1)
+    model = {key: value for key, value in dataclasses.asdict(model_config).items()
+             if key not in ("layer_norm", "activation", "bos")
+             or value != getattr(defaults, key)}
+    identity = {
+        "model": model, "train": dataclasses.asdict(train_config),
         "train_lengths": list(train_lengths), "program": Path(task.program).name, "sop": task.sop,
-        "vocab": data.vocab, "classes": data.classes, "sampler": task.to_dict()["sampler"]},
-        default=repr))
+        "vocab": data.vocab, "classes": data.classes, "sampler": task.to_dict()["sampler"]}
+    if initial_params is not None:
+        digest = hashlib.sha256()
+        for leaf in jax.tree.leaves(initial_params):
+            digest.update(np.asarray(leaf, np.float32).tobytes())
+        identity["initial_params"] = digest.hexdigest()
+    return json.loads(json.dumps(identity, default=repr))

@@ -20,7 +20,7 @@ from generalization.positions import POSITION_KINDS
 BATCH, LENGTH = 2, 5
 TINY = ModelConfig(vocab_size=8, num_classes=8, num_layers=2, num_heads=2, width=8,
                    mlp_width=8, max_position=8)
-LEARNED_TABLES = ("learned", "randomized", "index_hints")
+LEARNED_TABLES = ("learned", "randomized", "index_hints", "compiled")
 
 
 def inputs(config: ModelConfig, seed: int = 0) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -35,14 +35,16 @@ def inputs(config: ModelConfig, seed: int = 0) -> tuple[jax.Array, jax.Array, ja
 
 
 def expected_parameters(config: ModelConfig) -> int:
-    """Embeddings + L blocks (2 LayerNorms, q/k/v/output projections, 2-layer MLP) + final
-    LayerNorm + head, every Linear with a bias."""
+    """Embeddings (+ a BOS vector and its table row) + L blocks (2 LayerNorms, q/k/v/output
+    projections, 2-layer MLP) + final LayerNorm + head, every Linear with a bias."""
     width, hidden = config.width, config.hidden_width
-    table = config.max_position * width if config.positions in LEARNED_TABLES else 0
-    block = 2 * 2 * width + 4 * (width * width + width) + (width * hidden + hidden) + (
+    rows = config.max_position + config.bos
+    table = rows * width if config.positions in LEARNED_TABLES else 0
+    norm = 2 * width if config.layer_norm else 0
+    block = 2 * norm + 4 * (width * width + width) + (width * hidden + hidden) + (
         hidden * width + width)
-    head = 2 * width + width * config.num_classes + config.num_classes
-    return config.vocab_size * width + table + config.num_layers * block + head
+    head = norm + width * config.num_classes + config.num_classes
+    return (config.vocab_size + config.bos) * width + table + config.num_layers * block + head
 
 
 # ------------------------------------------------------------------ config
@@ -66,6 +68,7 @@ def test_config_defaults_and_frozen_plain_data():
     ({"vocab_size": 0}, "vocab_size must be >= 1, got 0"),
     ({"num_layers": -1}, "num_layers must be >= 0, got -1"),
     ({"mlp_width": -4}, "mlp_width must be >= 0, got -4"),
+    ({"activation": "tanh"}, "activation must be one of gelu, relu, got 'tanh'"),
 ])
 def test_build_model_rejects_impossible_configs(change, message):
     with pytest.raises(ValueError, match=message):
@@ -96,6 +99,20 @@ def test_parameter_count_formula(kind, layers, mlp_width):
     net = build_model(config)
     params = jax.eval_shape(net.init, jax.random.key(0), *inputs(config))
     assert count_parameters(params) == expected_parameters(config)
+
+
+@pytest.mark.parametrize("kind", ["learned", "rope"])
+def test_compiled_maths_options_change_only_what_they_name(kind):
+    # No LayerNorm parameters, one BOS vector and one more table row; same logits shape.
+    config = ModelConfig(vocab_size=5, num_classes=3, num_layers=2, num_heads=2, width=12,
+                         positions=kind, max_position=16, layer_norm=False, activation="relu",
+                         bos=True)
+    net = build_model(config)
+    params = jax.eval_shape(net.init, jax.random.key(0), *inputs(config))
+    assert count_parameters(params) == expected_parameters(config)
+    assert not any(name.startswith("ln_") or "/ln_" in name for name in params)
+    out = jax.eval_shape(net.apply, params, *inputs(config))
+    assert out.shape == (BATCH, LENGTH, 3)
 
 
 def test_count_parameters_of_real_params():

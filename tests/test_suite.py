@@ -8,7 +8,8 @@
   - the compiled model (causal where the s-op is causal) equals the interpreter;
 * a causal s-op compiles in causal mode and a non-causal one is refused, as the headers say;
 * the next-token programs generate their sequences: count_next continues "a b |" with a..b $,
-  copy_unique and copy_repeat continue "x|" with x $ (and agree on distinct tokens);
+  copy_unique and copy_repeat continue "x|" with x $ (and agree on distinct tokens), also on
+  the prompts their autoregressive configs draw at every length;
 * both additions agree with Python's integers on inputs of the `addition` sampler.
 """
 
@@ -19,6 +20,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import compiler
@@ -26,10 +28,11 @@ import rasp
 from compiler.compile import outputs_equal
 from compiler.errors import CompileError
 from generalization.config import load_config
+from generalization.tasks import TaskData, continue_prompts
 from test_examples import example_lines
 
 SUITE = Path(__file__).resolve().parent.parent / "examples" / "suite"
-NUMBERS = [str(n) for n in range(16)]
+NUMBERS = [str(n) for n in range(32)]
 
 
 def _programs() -> list[Path]:
@@ -251,16 +254,15 @@ def test_non_causal_sops_are_refused_causally(filename, sop):
 
 
 def _generate(program: rasp.Program, sop: str, prompt: list, limit: int = 40) -> list:
-    """Greedy continuation: append the output at the last position until "$"."""
-    sequence = list(prompt)
-    while sequence[-1] != "$" and len(sequence) < limit:
-        sequence.append(program.run(sop, [sequence])[0][-1])
-    return sequence
+    """The harness's greedy continuation: the output at the last position until "$"."""
+    run = lambda rows: program.run(sop, rows)  # noqa: E731
+    vocab = [*NUMBERS, *"abcdefgh", "|", "$"]
+    return list(prompt) + continue_prompts(run, [prompt], "$", [limit - len(prompt)], vocab)[0]
 
 
 def test_count_next_generates_the_count():
     program = _program(SUITE / "count.rasp")
-    for a, b in [(3, 7), (0, 0), (5, 15), (9, 2)]:
+    for a, b in [(3, 7), (0, 0), (5, 15), (12, 31), (9, 2)]:
         got = _generate(program, "count_next", [str(a), str(b), "|"])
         want = [str(a), str(b), "|"] + [str(n) for n in range(a, max(a, b) + 1)] + ["$"]
         assert got == want
@@ -279,6 +281,26 @@ def test_copies_generate_the_copy():
         assert unique.run("copy_unique", [sequence]) == repeat.run("copy_repeat", [sequence])
         y = [rng.choice("ab") for _ in range(n)]  # repeats: only copy_repeat is right
         assert _generate(repeat, "copy_repeat", y + ["|"]) == y + ["|"] + y + ["$"]
+
+
+def _reference_sequence(prompt: list) -> list:
+    """The whole sequence of a count ("a b |") or copy ("x|") prompt, in plain Python."""
+    if len(prompt) == 3 and prompt[0] in NUMBERS:
+        return prompt + [str(n) for n in range(int(prompt[0]), int(prompt[1]) + 1)] + ["$"]
+    return prompt + prompt[:-1] + ["$"]
+
+
+@pytest.mark.parametrize("name", ["count", "copy_unique", "copy_repeat"])
+def test_autoregressive_configs_continue_their_prompts_to_the_reference(name):
+    config = load_config(SUITE / f"{name}.toml")
+    task = config.task
+    data = TaskData(task, _program(task.program), ["-", *task.vocab])
+    lengths = list(range(task.train_lengths[0], task.test_lengths[1] + 1)) * 8
+    rng = np.random.default_rng(0)
+    prompts = [task.sampler.sample(rng, n, list(task.sampler_vocab)) for n in lengths]
+    for prompt, n, continuation in zip(prompts, lengths, data.continuations(prompts, lengths)):
+        assert prompt + continuation == _reference_sequence(prompt)
+        assert len(prompt + continuation) <= task.sampler.max_sequence(n)
 
 
 def test_additions_agree_with_integers():
