@@ -8,7 +8,7 @@
     rasp generalize CONFIG.toml [-o RUN_DIR]
     rasp generalize FILE.rasp --sop NAME --vocab V --train-len 1-10 --test-len 11-20 [...]
     rasp report RUN_DIR
-    rasp sweep SWEEP.toml [-o OUT] [--workers N]
+    rasp sweep SWEEP.toml [-o OUT] [--workers N] [--ray ADDRESS]
 
 Guarantees: every mistake a user can make (a missing or unreadable file, a
 syntax or type error in the program, an unknown s-op, a malformed input, a
@@ -233,14 +233,20 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", metavar="OUT", help="Where the runs go (default: runs/NAME).")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", min=1, help="Runs in parallel (default: half the CPU cores).")] = None,
+        "--workers", min=1, help="Runs in parallel (default: half the CPU cores; with "
+                                 "--ray, as many as the cluster has CPUs).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="ADDRESS",
+        help="Run on the Ray cluster at this address (the `ray` extra; its nodes must "
+             "see OUT).")] = None,
 ) -> None:
-    """Run every experiment of a sweep on a local process pool; a rerun skips finished runs."""
+    """Run every experiment of a sweep on a local process pool or a Ray cluster; a rerun skips
+    finished runs."""
     from generalization.sweep import load_sweep, run_sweep
 
     with _user_errors():
         out = out or Path("runs") / load_sweep(sweep_file).name
-        summary = run_sweep(sweep_file, out, workers=workers,
+        summary = run_sweep(sweep_file, out, workers=workers, ray_address=ray_address,
                             log=lambda line: typer.echo(line, err=True))
     typer.echo(f"sweep: {out / 'sweep.json'}")
     raise typer.Exit(0 if all(run["status"] != "failed"

@@ -1,6 +1,9 @@
-"""Sweeps: many experiments, crossed with a grid of settings, run on a local process pool.
+"""Sweeps: many experiments, crossed with a grid of settings, run on a local process pool
+or on a Ray cluster.
 
     results = run_sweep("examples/sweeps/contrast.toml", Path("runs/contrast"))
+    results = run_sweep("examples/sweeps/contrast.toml", Path("runs/contrast"),
+                        ray_address="10.0.0.5:6379")
 
 A sweep file lists experiment configs and the settings to cross them with:
 
@@ -18,35 +21,46 @@ for `sampler = {name = "unique"}`). Each experiment x grid point is one run, nam
 experiment and the grid values (`sort-positions=learned-width=64`), in `OUT/runs/<name>/`.
 Every run's config is built and checked before anything trains.
 
-Each worker calls `run_experiment` on one run. The sweep is resumable: a run whose folder holds
+Each run is one call of `run_one` (which calls `run_experiment`), on a worker of a local
+spawn process pool, or, given `ray_address`, as a task on the Ray cluster there (needs the
+`ray` extra: `pip install -e '.[ray]'`); only the executor differs, so the results, their
+layout and everything below are the same. A Ray task writes its run's folder itself, on
+whichever node runs it, so every node of the cluster needs this project installed (the same
+version, in the Python that Ray starts its workers with) and must see the output folder at
+the same path (a shared filesystem); the sweep file and its experiments are read on the
+machine that starts the sweep. The sweep is resumable: a run whose folder holds
 `results.json` and a `sweep-run.json` recording the same config is skipped, and an unfinished
 run resumes from its checkpoints. A run whose config changed since its folder was written is
 run again, and fails as `run_experiment` does on checkpoints of another config (delete the
 folder to start it afresh). A run that raises is recorded as failed (its traceback in
 `OUT/runs/<name>/error.txt`) and the others go on. `OUT/sweep.json` is rewritten after every
 run: per run its status (pending, done, skipped, failed), folder, seconds and the exact-match
-summary of each positional encoding.
+summary of each positional encoding; and which backend ran the sweep (`local` or
+`ray ADDRESS`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import re
+import socket
 import time
 import traceback
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from itertools import product
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from generalization.config import (SECTION_OF, VARIABLE_TASK_KEYS, ConfigError,
                                    ExperimentConfig, config_from_dict, load_config, read_toml)
 from generalization.experiment import run_experiment
 from generalization.report import summary_table
-from rasp.errors import did_you_mean
+from rasp.errors import RaspError, did_you_mean
 from rasp.files import write_atomically
 
 SCHEMA = "rasp-sweep/1"
@@ -74,11 +88,20 @@ class Sweep:
     runs: tuple[SweepRun, ...]
 
 
+Finished = Iterator[tuple[SweepRun, dict[str, Any]]]   # each run and its entry, as it ends
+
+
 def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None = None,
-              log: Log = print) -> dict[str, Any]:
-    """Run every run of the sweep file into `out_dir` and return what `sweep.json` holds."""
+              log: Log = print, ray_address: str | None = None) -> dict[str, Any]:
+    """Run every run of the sweep file into `out_dir` and return what `sweep.json` holds.
+
+    `workers` runs at once: on the local pool, default half the CPU cores; on the Ray cluster
+    at `ray_address`, default as many as the cluster schedules (one CPU per run)."""
     sweep = load_sweep(sweep_path)
-    out_dir = Path(out_dir)
+    ray = None if ray_address is None else _connect_to_ray(ray_address)   # before any writing
+    # Absolute, so that a Ray task on another node (and another working folder) writes there.
+    out_dir = Path(out_dir).resolve()
+    backend = "local" if ray_address is None else f"ray {ray_address}"
     entries = {run.name: _entry("pending", out_dir / "runs" / run.name) for run in sweep.runs}
     pending = []
     for run in sweep.runs:
@@ -87,24 +110,25 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
             pending.append(run)
         else:
             entries[run.name] = finished
-    _write_summary(sweep, out_dir, entries)
+    _write_summary(sweep, out_dir, entries, backend)
     total, skipped = len(sweep.runs), len(sweep.runs) - len(pending)
     log(f"sweep {sweep.name}: {total} runs, {skipped} finished earlier and skipped")
     if pending:
-        workers = min(workers or max((os.cpu_count() or 1) // 2, 1), len(pending))
-        progress = _Progress(total, skipped, workers, log)
-        # JAX is not fork-safe: each worker starts a fresh interpreter.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures: dict[Future, SweepRun] = {
-                pool.submit(run_one, run.config, out_dir / "runs" / run.name): run
-                for run in pending}
-            for future in as_completed(futures):
-                run = futures[future]
-                entries[run.name] = _outcome(future, out_dir / "runs" / run.name)
-                _write_summary(sweep, out_dir, entries)
-                progress.finished(run.name, entries[run.name])
-    return _write_summary(sweep, out_dir, entries)
+        jobs = [(run, out_dir / "runs" / run.name) for run in pending]
+        if ray is None:
+            parallel = min(workers or max((os.cpu_count() or 1) // 2, 1), len(pending))
+            finished_runs = _on_local_pool(jobs, parallel)
+        else:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            parallel = min(workers or cpus, len(pending))
+            log(f"sweep {sweep.name}: on the Ray cluster at {ray_address} ({cpus} CPUs)")
+            finished_runs = _on_ray(ray, jobs, workers)
+        progress = _Progress(total, skipped, parallel, log)
+        for run, entry in finished_runs:
+            entries[run.name] = entry
+            _write_summary(sweep, out_dir, entries, backend)
+            progress.finished(run.name, entry)
+    return _write_summary(sweep, out_dir, entries, backend)
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -156,6 +180,68 @@ def run_one(config: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
     write_atomically(run_dir / MARKER,
                      json.dumps({"config": config.to_dict(), "seconds": seconds}) + "\n")
     return _entry("done", run_dir, seconds, summary=_summary(results))
+
+
+# ------------------------------------------------------------------------------ executors
+
+
+def _on_local_pool(jobs: list[tuple[SweepRun, Path]], workers: int) -> Finished:
+    """Run each job's `run_one` on a local process pool, yielding entries as runs end."""
+    # JAX is not fork-safe: each worker starts a fresh interpreter.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_one, run.config, run_dir): (run, run_dir)
+                   for run, run_dir in jobs}
+        for future in as_completed(futures):
+            run, run_dir = futures[future]
+            yield run, _outcome(future.result, run_dir)
+
+
+def _connect_to_ray(address: str) -> Any:
+    """The `ray` module, connected to the cluster at `address`; a `RaspError` naming what to
+    install or the address when that cannot be done."""
+    try:
+        import ray   # an optional extra: only a sweep on a cluster needs it
+    except ImportError:
+        raise RaspError(f"--ray {address}: Ray is not installed",
+                        hint="pip install -e '.[ray]'") from None
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit() and "://" not in address:
+        # Ray retries an unreachable address for minutes; a refused connection says it now.
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except OSError as error:
+            raise _unreachable(address, error) from None
+    try:
+        # A second sweep in the same process reuses the first one's connection.
+        ray.init(address=address, logging_level=logging.WARNING, ignore_reinit_error=True)
+    except Exception as error:   # Ray raises ConnectionError, ValueError, RuntimeError, ...
+        raise _unreachable(address, error) from None
+    return ray
+
+
+def _unreachable(address: str, error: Exception) -> RaspError:
+    """The one-line error for a Ray address that could not be connected to, with the first
+    line of why."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return RaspError(f"--ray {address}: cannot connect to a Ray cluster there: {reason}",
+                     hint="start one with `ray start --head` and pass the address it prints")
+
+
+def _on_ray(ray: Any, jobs: list[tuple[SweepRun, Path]], workers: int | None) -> Finished:
+    """Run each job's `run_one` as a task on the connected Ray cluster (at most `workers` at
+    once, if given), yielding entries as runs end. Ray retries a task whose worker or node
+    died (the run resumes from its checkpoints); a run that raises is recorded by `run_one`."""
+    task = ray.remote(num_cpus=1)(run_one)
+    waiting: list[tuple[SweepRun, Path]] = list(reversed(jobs))
+    running: dict[Any, tuple[SweepRun, Path]] = {}
+    while waiting or running:
+        while waiting and len(running) < (workers or len(jobs)):
+            run, run_dir = waiting.pop()
+            running[task.remote(run.config, run_dir)] = (run, run_dir)
+        [done], _ = ray.wait(list(running), num_returns=1)
+        run, run_dir = running.pop(done)
+        yield run, _outcome(partial(ray.get, done), run_dir)
 
 
 # --------------------------------------------------------------------------- the sweep file
@@ -248,10 +334,11 @@ def _finished(run: SweepRun, run_dir: Path) -> dict[str, Any] | None:
     return _entry("skipped", run_dir, recorded["seconds"], summary=summary)
 
 
-def _outcome(future: Future, run_dir: Path) -> dict[str, Any]:
-    """A worker's entry, or a failure when the worker itself died (the pool is then broken)."""
+def _outcome(result: Callable[[], dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    """A worker's entry (`result()`), or a failure when the worker itself died (a local pool is
+    then broken, a Ray task has used up its retries)."""
     try:
-        return future.result()
+        return result()
     except Exception as error:
         return _entry("failed", run_dir, error=f"worker died: {type(error).__name__}: {error}")
 
@@ -274,9 +361,10 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             for row in summary_table(results)]
 
 
-def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, dict[str, Any]]
-                   ) -> dict[str, Any]:
+def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, dict[str, Any]],
+                   backend: str) -> dict[str, Any]:
     summary = {"schema": SCHEMA, "name": sweep.name, "sweep": str(sweep.path),
+               "backend": backend,
                "counts": {status: sum(e["status"] == status for e in entries.values())
                           for status in ("done", "skipped", "failed", "pending")},
                "runs": entries}

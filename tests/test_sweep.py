@@ -1,16 +1,26 @@
-"""Sweeps: every run of the grid runs on the process pool, finished runs are skipped on a
-rerun, a crashing run is recorded without stopping the others, and bad sweep files are
-rejected naming the file and the key."""
+"""Sweeps: every run of the grid runs on the process pool (or a Ray cluster, with the same
+results), finished runs are skipped on a rerun, also after the sweep was killed, a crashing
+run is recorded without stopping the others, and bad sweep files are rejected naming the file
+and the key."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
 import rasp
-from generalization.sweep import load_sweep, run_sweep
+from generalization.sweep import MARKER, load_sweep, run_sweep
 from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,3 +177,122 @@ def test_the_contrast_sweep_is_the_issue_5_suite_with_learned_positions_and_3_se
 def test_rasp_sweep_rejects_a_bad_sweep_file_in_one_line(tmp_path):
     path = write_sweep(tmp_path, 'experiments = ["experiments/tiny.toml"]\n[grid]\nwidht = [16]')
     assert_one_error_line(run_rasp("sweep", str(path), cwd=tmp_path), "widht")
+
+
+def test_a_killed_sweep_restarts_without_losing_a_finished_run(tmp_path):
+    path = write_sweep(tmp_path, 'experiments = ["experiments/tiny.toml"]\n'
+                                 '[grid]\nseeds = [[0], [1]]\n[overrides]\nsteps = 40')
+    names = ["copy-seeds=0", "copy-seeds=1"]
+    command = ["sweep", str(path), "-o", "out", "--workers", "1"]
+    # Its own process group, so that killing it kills its pool's workers too.
+    sweep = subprocess.Popen([sys.executable, "-m", "command_line.main", *command],
+                             cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    markers = [tmp_path / "out" / "runs" / name / MARKER for name in names]
+    try:
+        deadline = time.monotonic() + 120
+        while not any(marker.exists() for marker in markers):
+            assert sweep.poll() is None, "the sweep ended before a run finished"
+            assert time.monotonic() < deadline, "no run finished in 120s"
+            time.sleep(0.05)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    before = {marker.parent.name: _stored(marker.parent / "results.json")
+              for marker in markers if marker.exists()}
+
+    again = run_rasp(*command, cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"2 runs, {len(before)} finished earlier and skipped" in again.stderr
+    summary = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert summary["counts"]["pending"] == summary["counts"]["failed"] == 0
+    for name in names:
+        assert summary["runs"][name]["status"] == ("skipped" if name in before else "done")
+        assert (tmp_path / "out" / "runs" / name / MARKER).is_file()
+    for name, stored in before.items():
+        assert _stored(tmp_path / "out" / "runs" / name / "results.json") == stored
+
+
+def _stored(path: Path) -> tuple[bytes, int]:
+    """A file's bytes and modification time: equal only if nothing rewrote it."""
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+# --------------------------------------------------------------------------------- on Ray
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """The address of a one-node Ray cluster started for these tests, stopped after them."""
+    pytest.importorskip("ray")
+    ray_script = Path(sys.executable).parent / "ray"
+    folder = tempfile.mkdtemp(prefix="ray-")   # short: Ray's socket paths must stay short
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # A new session: Ray's daemons stay in the group of `ray start`, so that the teardown
+    # stops this cluster and no other (`ray stop` would stop every Ray on the machine).
+    with open(Path(folder) / "start.log", "w") as output:
+        start = subprocess.Popen(
+            [str(ray_script), "start", "--head", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"],
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert start.wait(timeout=120) == 0, (Path(folder) / "start.log").read_text()
+        yield f"127.0.0.1:{port}"
+    finally:
+        for sent in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(start.pid, sent)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_sweep_on_ray_gives_the_results_of_the_local_pool(finished_sweep, ray_cluster,
+                                                             tmp_path):
+    sweep, local_out, local, _ = finished_sweep
+    result = run_rasp("sweep", str(sweep), "-o", "out", "--ray", ray_cluster, cwd=tmp_path,
+                      timeout=300)
+    assert result.returncode == 1, result.stderr   # as on the local pool: two runs fail
+    out = tmp_path / "out"
+    on_ray = json.loads((out / "sweep.json").read_text())
+    assert on_ray["backend"] == f"ray {ray_cluster}" and local["backend"] == "local"
+    assert on_ray["counts"] == local["counts"]
+    assert _files(out) == _files(local_out)
+    for name, entry in local["runs"].items():
+        assert on_ray["runs"][name]["run_dir"] == str(out / "runs" / name)
+        assert {key: value for key, value in on_ray["runs"][name].items()
+                if key not in ("run_dir", "seconds")} == \
+            {key: value for key, value in entry.items() if key not in ("run_dir", "seconds")}
+    for name in DONE:
+        results = [json.loads((folder / "runs" / name / "results.json").read_text())
+                   for folder in (out, local_out)]
+        assert _without_timings(results[0]) == _without_timings(results[1])
+
+
+def _files(out: Path) -> list[str]:
+    return sorted(str(path.relative_to(out)) for path in (out / "runs").rglob("*"))
+
+
+def _without_timings(value: Any) -> Any:
+    """Results as they depend on the config alone: no times, no creation date."""
+    if isinstance(value, dict):
+        return {key: _without_timings(item) for key, item in value.items()
+                if key not in ("created", "timings") and not key.endswith("seconds")}
+    if isinstance(value, list):
+        return [_without_timings(item) for item in value]
+    return value
+
+
+def test_rasp_sweep_names_a_ray_address_it_cannot_reach_in_one_line(tmp_path):
+    pytest.importorskip("ray")
+    with socket.socket() as probe:   # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    result = run_rasp("sweep", str(write_sweep(tmp_path)), "-o", "out", "--ray", address,
+                      cwd=tmp_path)
+    assert_one_error_line(result, f"--ray {address}: cannot connect")
+    assert not (tmp_path / "out").exists()
