@@ -16,8 +16,8 @@ A sweep file lists experiment configs and the settings to cross them with:
     steps = 2000
 
 A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
-[evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section (`sampler = "unique"` is short
-for `sampler = {name = "unique"}`). Each experiment x grid point is one run, named after the
+[evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section
+(`sampler = "unique"` is short for `sampler = {name = "unique"}`). Each experiment x grid point is one run, named after the
 experiment and the grid values (`sort-positions=learned-width=64`), in `OUT/runs/<name>/`.
 Every run's config is built and checked before anything trains.
 
@@ -35,8 +35,18 @@ run again, and fails as `run_experiment` does on checkpoints of another config (
 folder to start it afresh). A run that raises is recorded as failed (its traceback in
 `OUT/runs/<name>/error.txt`) and the others go on. `OUT/sweep.json` is rewritten after every
 run: per run its status (pending, done, skipped, failed), folder, seconds and the exact-match
-summary of each positional encoding; and which backend ran the sweep (`local` or
-`ray ADDRESS`).
+summary of each positional encoding; which backend ran the sweep (`local` or `ray ADDRESS`),
+on how many CPUs, and the wall time of this invocation so far.
+
+A sweep file may give published outcomes to compare with, per experiment name:
+
+    [published.copy_unique]
+    generalizes = true                                   # required
+    result = "0.999 / 0.987 exact match at 51-100 / 101-150"
+    source = "Huang et al. 2025, learned absolute positions, trained up to length 50"
+
+They go into sweep.json, and once every run has ended the sweep writes its study page
+(`study.write_study`: compiled complexity against generalization, beside these outcomes).
 """
 
 from __future__ import annotations
@@ -56,15 +66,19 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import jax
+
 from generalization.config import (SECTION_OF, VARIABLE_TASK_KEYS, ConfigError,
                                    ExperimentConfig, config_from_dict, load_config, read_toml)
 from generalization.experiment import run_experiment
 from generalization.report import summary_table
+from generalization.study import write_study
 from rasp.errors import RaspError, did_you_mean
 from rasp.files import write_atomically
 
 SCHEMA = "rasp-sweep/1"
-TOP_KEYS = ("name", "experiments", "grid", "overrides")
+TOP_KEYS = ("name", "experiments", "grid", "overrides", "published")
+PUBLISHED_KEYS = {"generalizes": bool, "result": str, "source": str}
 MARKER = "sweep-run.json"   # written in a run's folder once it finished: its config and time
 
 Log = Callable[[str], None]
@@ -86,6 +100,7 @@ class Sweep:
     name: str
     path: Path
     runs: tuple[SweepRun, ...]
+    published: dict[str, dict[str, Any]]    # experiment name -> its published outcome
 
 
 Finished = Iterator[tuple[SweepRun, dict[str, Any]]]   # each run and its entry, as it ends
@@ -97,11 +112,15 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
 
     `workers` runs at once: on the local pool, default half the CPU cores; on the Ray cluster
     at `ray_address`, default as many as the cluster schedules (one CPU per run)."""
+    started = time.perf_counter()
     sweep = load_sweep(sweep_path)
     ray = None if ray_address is None else _connect_to_ray(ray_address)   # before any writing
     # Absolute, so that a Ray task on another node (and another working folder) writes there.
     out_dir = Path(out_dir).resolve()
-    backend = "local" if ray_address is None else f"ray {ray_address}"
+    cpus = (os.cpu_count() or 1) if ray is None else int(ray.cluster_resources().get("CPU", 1))
+    invocation = {"backend": "local" if ray_address is None else f"ray {ray_address}",
+                  "machine": {"cpus": cpus, "backend": jax.default_backend()},
+                  "started": started}
     entries = {run.name: _entry("pending", out_dir / "runs" / run.name) for run in sweep.runs}
     pending = []
     for run in sweep.runs:
@@ -110,25 +129,26 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
             pending.append(run)
         else:
             entries[run.name] = finished
-    _write_summary(sweep, out_dir, entries, backend)
+    _write_summary(sweep, out_dir, entries, invocation)
     total, skipped = len(sweep.runs), len(sweep.runs) - len(pending)
     log(f"sweep {sweep.name}: {total} runs, {skipped} finished earlier and skipped")
     if pending:
         jobs = [(run, out_dir / "runs" / run.name) for run in pending]
         if ray is None:
-            parallel = min(workers or max((os.cpu_count() or 1) // 2, 1), len(pending))
+            parallel = min(workers or max(cpus // 2, 1), len(pending))
             finished_runs = _on_local_pool(jobs, parallel)
         else:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
             parallel = min(workers or cpus, len(pending))
             log(f"sweep {sweep.name}: on the Ray cluster at {ray_address} ({cpus} CPUs)")
             finished_runs = _on_ray(ray, jobs, workers)
         progress = _Progress(total, skipped, parallel, log)
         for run, entry in finished_runs:
             entries[run.name] = entry
-            _write_summary(sweep, out_dir, entries, backend)
+            _write_summary(sweep, out_dir, entries, invocation)
             progress.finished(run.name, entry)
-    return _write_summary(sweep, out_dir, entries, backend)
+    summary = _write_summary(sweep, out_dir, entries, invocation)
+    log(f"study: {write_study(out_dir)[0]} (also study.html)")
+    return summary
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -158,7 +178,8 @@ def load_sweep(path: str | Path) -> Sweep:
     if duplicates:
         raise _error(source, "experiments", f"two runs are both named `{duplicates[0]}`",
                      "give the experiments different `name`s")
-    return Sweep(name, path, tuple(runs))
+    published = _published(source, data.get("published", {}), {run.config.name for run in runs})
+    return Sweep(name, path, tuple(runs), published)
 
 
 def run_one(config: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
@@ -279,6 +300,32 @@ def _settings(source: str, table: str, value: Any, in_grid: bool) -> dict[str, A
     return value
 
 
+def _published(source: str, value: Any, experiments: set[str]) -> dict[str, dict[str, Any]]:
+    """The [published.<experiment>] tables, each naming an experiment of the sweep."""
+    if not isinstance(value, dict):
+        raise _error(source, "published", f"must be a table of tables, got {value!r}",
+                     "e.g. [published.sort] then generalizes = true")
+    for experiment, outcome in value.items():
+        key = f"[published.{experiment}]"
+        if experiment not in experiments:
+            raise _error(source, key, "not the name of an experiment of this sweep",
+                         did_you_mean(experiment, experiments) or
+                         f"experiments: {', '.join(sorted(experiments))}")
+        if not isinstance(outcome, dict) or "generalizes" not in outcome:
+            raise _error(source, key, "needs generalizes = true or false",
+                         "optional: result and source, as strings")
+        for field, given in outcome.items():
+            wanted = PUBLISHED_KEYS.get(field)
+            if wanted is None:
+                raise _error(source, f"{key} {field}", "unknown key",
+                             did_you_mean(field, PUBLISHED_KEYS) or
+                             f"use {', '.join(PUBLISHED_KEYS)}")
+            if not isinstance(given, wanted):
+                raise _error(source, f"{key} {field}", f"must be "
+                             f"{'true or false' if wanted is bool else 'a string'}, got {given!r}")
+    return value
+
+
 def _build_run(source: str, experiment: Path, config: ExperimentConfig,
                point: dict[str, Any], overrides: dict[str, Any]) -> SweepRun:
     """The run of one experiment at one grid point, its config checked as a file's would be."""
@@ -362,12 +409,13 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, dict[str, Any]],
-                   backend: str) -> dict[str, Any]:
+                   invocation: dict[str, Any]) -> dict[str, Any]:
     summary = {"schema": SCHEMA, "name": sweep.name, "sweep": str(sweep.path),
-               "backend": backend,
+               "backend": invocation["backend"], "machine": invocation["machine"],
+               "wall_seconds": time.perf_counter() - invocation["started"],
                "counts": {status: sum(e["status"] == status for e in entries.values())
                           for status in ("done", "skipped", "failed", "pending")},
-               "runs": entries}
+               "runs": entries, "published": sweep.published}
     write_atomically(out_dir / "sweep.json", json.dumps(summary, indent=1) + "\n")
     return summary
 

@@ -63,6 +63,9 @@ width = [16, 15]
 seeds = [[0], [1]]
 [overrides]
 steps = 40
+[published.copy]
+generalizes = true
+source = "a paper"
 """
 
 DONE = ["copy-width=16-seeds=0", "copy-width=16-seeds=1"]
@@ -101,7 +104,18 @@ def test_every_run_of_the_grid_runs_and_sweep_json_records_it(finished_sweep):
     stored = json.loads((out / "runs" / DONE[1] / "results.json").read_text())
     assert stored["config"]["training"]["seeds"] == [1]
     assert stored["config"]["training"]["steps"] == 40
-    assert lines[-1].startswith("[4/4] ")
+    assert lines[-2].startswith("[4/4] ")
+    assert results["machine"]["cpus"] >= 1 and results["wall_seconds"] > 0
+    assert results["published"] == {"copy": {"generalizes": True, "source": "a paper"}}
+
+
+def test_a_finished_sweep_writes_its_study_page(finished_sweep):
+    _, out, _, lines = finished_sweep
+    assert lines[-1] == f"study: {out / 'study.md'} (also study.html)"
+    study = (out / "study.md").read_text(encoding="utf-8")
+    assert "| copy " in study and "a paper" in study
+    assert all(name in study for name in FAILED)   # listed as failed runs
+    assert (out / "plots" / "study.png").is_file() and (out / "study.html").is_file()
 
 
 def test_a_crashing_run_is_recorded_and_the_others_finish(finished_sweep):
@@ -153,6 +167,14 @@ def test_a_run_whose_config_changed_is_not_skipped_but_refuses_its_old_checkpoin
      "[overrides] steps"),
     ('experiments = ["experiments/tiny.toml", "experiments/tiny.toml"]', "experiments"),
     ('experiments = ["experiments/tiny.toml"', None),
+    ('experiments = ["experiments/tiny.toml"]\n[published.cpy]\ngeneralizes = true',
+     "[published.cpy]"),
+    ('experiments = ["experiments/tiny.toml"]\n[published.copy]\nsource = "x"',
+     "[published.copy]"),
+    ('experiments = ["experiments/tiny.toml"]\n[published.copy]\ngeneralizes = "yes"',
+     "[published.copy] generalizes"),
+    ('experiments = ["experiments/tiny.toml"]\n[published.copy]\ngeneralizes = true\nsrc = ""',
+     "[published.copy] src"),
 ])
 def test_bad_sweep_files_are_rejected_naming_the_file_and_key(tmp_path, sweep, named):
     path = write_sweep(tmp_path, sweep)
