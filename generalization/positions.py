@@ -8,6 +8,7 @@ the ids become a signal that enters in one of two places:
 | kind          | ids in training                     | ids at evaluation | signal                   |
 |---------------|-------------------------------------|-------------------|--------------------------|
 | `learned`     | 0..T-1                              | 0..T-1            | + P[id] (learned table)  |
+| `offset`      | o..o+T-1, o uniform in [0, P-T]     | 0..T-1            | + P[id] (learned table)  |
 | `nope`        | 0..T-1 (unused)                     | 0..T-1 (unused)   | none                     |
 | `sinusoidal`  | 0..T-1                              | 0..T-1            | + PE(id) (fixed)         |
 | `rope`        | 0..T-1                              | 0..T-1            | rotates q and k          |
@@ -19,7 +20,10 @@ the ids become a signal that enters in one of two places:
 P is `max_position`: every id is < P, so a table of P rows covers every id ever used, and the
 test lengths must not exceed P. Randomized positions (Ruoss et al., 2023, "Randomized Positional
 Encodings Boost Length Generalization of Transformers") let training visit every row of the table
-although training inputs are short. Index hints (after Zhou et al., 2023, "What Algorithms can
+although training inputs are short; so do random offsets, which keep the ids consecutive: with
+`learned`, the rows past the longest training input are never trained, so an absolute-position
+model cannot be judged on longer inputs at all, while with `offset` every row is trained and
+evaluation starts at 0 as `learned` does. Index hints (after Zhou et al., 2023, "What Algorithms can
 Transformers Learn?") label tokens with consecutive hint ids from a random offset, in training and
 evaluation alike, so the model can only use hints relative to each other. `compiled` is `learned`
 with the model's shape and initial weights taken from the compiled program (`from_compiled`):
@@ -36,7 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 
 POSITION_KINDS: tuple[str, ...] = (
-    "learned", "nope", "sinusoidal", "rope", "alibi", "randomized", "index_hints", "compiled")
+    "learned", "offset", "nope", "sinusoidal", "rope", "alibi", "randomized", "index_hints",
+    "compiled")
 
 # Wavelength base of both sinusoidal encodings and RoPE, as in the papers.
 BASE = 10000.0
@@ -53,8 +58,8 @@ def position_ids(kind: str, rng: np.random.Generator, batch: int, length: int,
                  max_position: int, training: bool) -> np.ndarray:
     """Position ids, int32[batch, length], all in [0, max_position), for one batch of `kind`.
 
-    `rng` is drawn from only by the random kinds (`randomized` in training, `index_hints`
-    always), so the same generator state gives the same ids.
+    `rng` is drawn from only by the random kinds (`randomized` and `offset` in training,
+    `index_hints` always), so the same generator state gives the same ids.
     """
     check_kind(kind)
     if length > max_position:
@@ -66,7 +71,7 @@ def position_ids(kind: str, rng: np.random.Generator, batch: int, length: int,
         subset = np.argsort(rng.random((batch, max_position)), axis=1)[:, :length]
         return np.sort(subset, axis=1).astype(np.int32)
     ids = np.broadcast_to(np.arange(length, dtype=np.int32), (batch, length))
-    if kind == "index_hints":
+    if kind == "index_hints" or kind == "offset" and training:
         offsets = rng.integers(0, max_position - length + 1, size=(batch, 1), dtype=np.int32)
         return offsets + ids
     return ids.copy()
@@ -140,7 +145,7 @@ def input_embedding(kind: str, positions: jax.Array, max_position: int,
     embeddings do, so that token and position signals start at comparable scales (the
     sinusoidal signal has mean square 1/2 per coordinate).
     """
-    if kind in ("learned", "randomized", "compiled"):
+    if kind in ("learned", "offset", "randomized", "compiled"):
         return hk.Embed(max_position, width, name="position_embeddings")(positions)
     if kind == "index_hints":
         return hk.Embed(max_position, width, name="hint_embeddings")(positions)

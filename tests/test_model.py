@@ -20,7 +20,7 @@ from generalization.positions import POSITION_KINDS
 BATCH, LENGTH = 2, 5
 TINY = ModelConfig(vocab_size=8, num_classes=8, num_layers=2, num_heads=2, width=8,
                    mlp_width=8, max_position=8)
-LEARNED_TABLES = ("learned", "randomized", "index_hints", "compiled")
+LEARNED_TABLES = ("learned", "offset", "randomized", "index_hints", "compiled")
 
 
 def inputs(config: ModelConfig, seed: int = 0) -> tuple[jax.Array, jax.Array, jax.Array]:

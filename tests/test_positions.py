@@ -4,11 +4,13 @@
   permutes the output) and ignores the position ids altogether.
 - RoPE: attention scores depend only on offsets between positions, so a model whose only
   position signal is RoPE (or ALiBi) gives the same outputs when every position shifts by k;
-  the absolute encodings (learned, sinusoidal, randomized, index hints) do not.
+  the absolute encodings (learned, offset, sinusoidal, randomized, index hints) do not.
 - ALiBi: the bias is -m_h |i - j| (m_h (j - i) when causal), with the paper's head slopes.
 - Sinusoidal: the table is Vaswani et al.'s formula.
 - Randomized ids: sorted, distinct, below max_position in training; 0..T-1 at evaluation.
 - Index hints: consecutive ids from a random offset, in range, in training and evaluation.
+- Offset ids: consecutive from a random start in training (every row of the table is reached),
+  0..T-1 at evaluation.
 - Masks: with a causal model, outputs at i ignore later tokens; with any model, outputs at real
   positions ignore appended padding.
 
@@ -37,7 +39,7 @@ from generalization.model import ModelConfig, build_model
 VOCAB = WIDTH = MAX_POSITION = 8
 BATCH, LENGTH, PADDED = 2, 5, 8
 RELATIVE = ("nope", "rope", "alibi")
-ABSOLUTE = ("learned", "sinusoidal", "randomized", "index_hints")
+ABSOLUTE = ("learned", "offset", "sinusoidal", "randomized", "index_hints")
 FAST = settings(max_examples=50, deadline=None)
 
 
@@ -221,6 +223,27 @@ def test_index_hints_are_consecutive_from_a_random_offset(sizes, seed, training)
     other = pos.position_ids("index_hints", np.random.default_rng(seed), batch_size, length,
                              max_position, not training)
     np.testing.assert_array_equal(ids, other)
+
+
+@FAST
+@given(sizes=sizes, seed=st.integers(0, 2 ** 32 - 1))
+def test_offset_ids_are_consecutive_from_a_random_start_in_training_and_arange_at_evaluation(
+        sizes, seed):
+    batch_size, length, max_position = sizes
+    ids = pos.position_ids("offset", np.random.default_rng(seed), batch_size, length,
+                           max_position, training=True)
+    assert ids.shape == (batch_size, length) and ids.dtype == np.int32
+    assert np.all(np.diff(ids, axis=1) == 1)
+    assert np.all((ids >= 0) & (ids < max_position))
+    evaluation = pos.position_ids("offset", np.random.default_rng(seed), batch_size, length,
+                                  max_position, training=False)
+    np.testing.assert_array_equal(evaluation, np.tile(np.arange(length), (batch_size, 1)))
+
+
+def test_offset_training_reaches_every_row_of_the_table():
+    """The point of offsets: rows past the training length get trained too."""
+    ids = pos.position_ids("offset", np.random.default_rng(0), 256, 5, 32, True)
+    assert set(np.unique(ids)) == set(range(32))
 
 
 def test_index_hint_offsets_vary_between_examples():

@@ -107,8 +107,8 @@ def test_the_page_compares_with_the_published_outcomes(sweep_dir: Path) -> None:
 
     ranking = rows_by_first_cells(markdown, "operations")
     learned = ranking[("reverse_small", "learned")]
-    assert learned[2] == "4" and learned[8] == "2/3"
-    assert learned[10:12] == ["50.0 (40.0) at 8", "30.0 (20.0) at 10"]
+    assert learned[2] == "4" and learned[8:10] == ["1-5 / 6-15", "2/3"]
+    assert learned[11:13] == ["50.0 (40.0) at 8", "30.0 (20.0) at 10"]
 
     assert "10.0 min" in markdown and "on 2 CPU cores" in markdown
     assert "broken-run" in markdown and "ValueError: boom" in markdown

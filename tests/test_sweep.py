@@ -186,14 +186,14 @@ def test_bad_sweep_files_are_rejected_naming_the_file_and_key(tmp_path, sweep, n
         assert f": {named}: " in message
 
 
-def test_the_contrast_sweep_is_the_issue_5_suite_with_learned_positions_and_3_seeds():
+def test_the_contrast_sweep_is_the_issue_5_suite_with_learned_offset_positions_and_3_seeds():
     sweep = load_sweep(ROOT / "examples" / "sweeps" / "contrast.toml")
-    assert [run.name for run in sweep.runs] == [
-        f"{task}-positions=learned" for task in
-        ("count", "mode", "copy_unique", "sort", "copy_repeat", "parity", "addition_forward")]
+    tasks = ("count", "mode", "copy_unique", "sort", "copy_repeat", "parity", "addition_forward")
+    assert [run.name for run in sweep.runs] == [f"{task}-positions=offset" for task in tasks]
     for run in sweep.runs:
-        assert run.config.model.positions == ("learned",)
+        assert run.config.model.positions == ("offset",)
         assert run.config.training.seeds == (0, 1, 2)
+    assert sorted(sweep.published) == sorted(tasks)
 
 
 def test_rasp_sweep_rejects_a_bad_sweep_file_in_one_line(tmp_path):
