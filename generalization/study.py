@@ -94,8 +94,10 @@ def write_study(out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     sweep = _load_sweep_summary(out_dir / "sweep.json")
     rows = study_rows(out_dir, sweep)
-    image = plot_study([(f"{row.task} ({row.positions})", row.operations or 0,
-                         _plotted(row.at_2), row.fitted > 0) for row in rows])
+    one_encoding = len({row.positions for row in rows}) == 1
+    image = plot_study([(row.task if one_encoding else f"{row.task} ({row.positions})",
+                         row.operations or 0, _plotted(row.at_2), row.fitted > 0)
+                        for row in rows])
     blocks = study_blocks(sweep, rows)
     write_atomically(out_dir / PLOT, image)   # first: the page never points at a missing plot
     markdown, page = out_dir / "study.md", out_dir / "study.html"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,14 @@ def test_a_broken_run_result_is_one_line_naming_the_file(sweep_dir: Path) -> Non
     broken = sweep_dir / "runs" / "count-run" / "results.json"
     broken.write_text("{", encoding="utf-8")
     assert_one_error_line(rasp("report", str(sweep_dir)), str(broken))
+
+
+def test_the_bundled_contrast_study_is_what_its_sweep_and_runs_give(tmp_path: Path) -> None:
+    bundled = Path(__file__).resolve().parent.parent / "examples" / "reports" / "contrast"
+    copy = tmp_path / "contrast"
+    shutil.copytree(bundled, copy)
+    markdown, _, _ = write_study(copy)
+    assert markdown.read_text(encoding="utf-8") == (bundled / "study.md").read_text(
+        encoding="utf-8")
+    sweep = json.loads((bundled / "sweep.json").read_text(encoding="utf-8"))
+    assert sweep["wall_seconds"] <= 30 * 60 and sweep["counts"]["done"] == 7
