@@ -249,9 +249,11 @@ def _load_sweep_summary(path: Path) -> dict[str, Any]:
 
 
 def _run_folder(out_dir: Path, entry: dict[str, Any]) -> Path:
-    """A run's folder: as recorded, or under this output folder when it was moved."""
+    """A run's folder: the one in this output folder (which may have been moved or copied
+    since the sweep recorded it), else the recorded one."""
     recorded = Path(entry["run_dir"])
-    return recorded if recorded.is_dir() else out_dir / "runs" / recorded.name
+    here = out_dir / "runs" / recorded.name
+    return here if here.is_dir() else recorded
 
 
 def _plotted(value: Optional[tuple[int, float, Optional[float]]]) -> float:
