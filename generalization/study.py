@@ -112,6 +112,7 @@ def study_blocks(sweep: dict[str, Any], rows: list[StudyRow]) -> list[Block]:
     return [
         Heading(f"Study: {sweep['name']}: compiled complexity against length generalization", 1),
         Paragraph(_INTRODUCTION),
+        *([Paragraph(sweep["note"])] if sweep.get("note") else []),
         Paragraph(_timing(sweep)),
         Heading("Tasks ranked by compiled complexity"),
         Paragraph(f"Exact match in %, at the evaluated lengths nearest 1.5x and 2x the longest "

@@ -45,7 +45,8 @@ A sweep file may give published outcomes to compare with, per experiment name:
     result = "0.999 / 0.987 exact match at 51-100 / 101-150"
     source = "Huang et al. 2025, learned absolute positions, trained up to length 50"
 
-They go into sweep.json, and once every run has ended the sweep writes its study page
+They go into sweep.json with `note = "..."` (a paragraph for the study page: the setting,
+what to keep in mind), and once every run has ended the sweep writes its study page
 (`study.write_study`: compiled complexity against generalization, beside these outcomes).
 """
 
@@ -77,7 +78,7 @@ from rasp.errors import RaspError, did_you_mean
 from rasp.files import write_atomically
 
 SCHEMA = "rasp-sweep/1"
-TOP_KEYS = ("name", "experiments", "grid", "overrides", "published")
+TOP_KEYS = ("name", "experiments", "grid", "overrides", "published", "note")
 PUBLISHED_KEYS = {"generalizes": bool, "result": str, "source": str}
 MARKER = "sweep-run.json"   # written in a run's folder once it finished: its config and time
 
@@ -101,6 +102,7 @@ class Sweep:
     path: Path
     runs: tuple[SweepRun, ...]
     published: dict[str, dict[str, Any]]    # experiment name -> its published outcome
+    note: str                                # shown on the study page, under its title
 
 
 Finished = Iterator[tuple[SweepRun, dict[str, Any]]]   # each run and its entry, as it ends
@@ -179,7 +181,10 @@ def load_sweep(path: str | Path) -> Sweep:
         raise _error(source, "experiments", f"two runs are both named `{duplicates[0]}`",
                      "give the experiments different `name`s")
     published = _published(source, data.get("published", {}), {run.config.name for run in runs})
-    return Sweep(name, path, tuple(runs), published)
+    note = data.get("note", "")
+    if not isinstance(note, str):
+        raise _error(source, "note", f"must be a string, got {note!r}")
+    return Sweep(name, path, tuple(runs), published, note)
 
 
 def run_one(config: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
@@ -415,7 +420,7 @@ def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, dict[str, Any
                "wall_seconds": time.perf_counter() - invocation["started"],
                "counts": {status: sum(e["status"] == status for e in entries.values())
                           for status in ("done", "skipped", "failed", "pending")},
-               "runs": entries, "published": sweep.published}
+               "runs": entries, "published": sweep.published, "note": sweep.note}
     write_atomically(out_dir / "sweep.json", json.dumps(summary, indent=1) + "\n")
     return summary
 

@@ -58,6 +58,7 @@ counterexample_budget = 10
 SWEEP = """
 name = "tiny"
 experiments = ["experiments/tiny.toml"]
+note = "Trained briefly."
 [grid]
 width = [16, 15]
 seeds = [[0], [1]]
@@ -107,13 +108,14 @@ def test_every_run_of_the_grid_runs_and_sweep_json_records_it(finished_sweep):
     assert lines[-2].startswith("[4/4] ")
     assert results["machine"]["cpus"] >= 1 and results["wall_seconds"] > 0
     assert results["published"] == {"copy": {"generalizes": True, "source": "a paper"}}
+    assert results["note"] == "Trained briefly."
 
 
 def test_a_finished_sweep_writes_its_study_page(finished_sweep):
     _, out, _, lines = finished_sweep
     assert lines[-1] == f"study: {out / 'study.md'} (also study.html)"
     study = (out / "study.md").read_text(encoding="utf-8")
-    assert "| copy " in study and "a paper" in study
+    assert "| copy " in study and "a paper" in study and "Trained briefly." in study
     assert all(name in study for name in FAILED)   # listed as failed runs
     assert (out / "plots" / "study.png").is_file() and (out / "study.html").is_file()
 
@@ -167,6 +169,7 @@ def test_a_run_whose_config_changed_is_not_skipped_but_refuses_its_old_checkpoin
      "[overrides] steps"),
     ('experiments = ["experiments/tiny.toml", "experiments/tiny.toml"]', "experiments"),
     ('experiments = ["experiments/tiny.toml"', None),
+    ('experiments = ["experiments/tiny.toml"]\nnote = 3', "note"),
     ('experiments = ["experiments/tiny.toml"]\n[published.cpy]\ngeneralizes = true',
      "[published.cpy]"),
     ('experiments = ["experiments/tiny.toml"]\n[published.copy]\nsource = "x"',
