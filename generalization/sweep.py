@@ -17,8 +17,9 @@ A sweep file lists experiment configs and the settings to cross them with:
 
 A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
 [evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section
-(`sampler = "unique"` is short for `sampler = {name = "unique"}`). Each experiment x grid point is one run, named after the
-experiment and the grid values (`sort-positions=learned-width=64`), in `OUT/runs/<name>/`.
+(`sampler = "unique"` is short for `sampler = {name = "unique"}`). Each experiment x grid
+point is one run, named after the experiment and the grid values
+(`sort-positions=learned-width=64`), in `OUT/runs/<name>/`.
 Every run's config is built and checked before anything trains.
 
 Each run is one call of `run_one` (which calls `run_experiment`), on a worker of a local

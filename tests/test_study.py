@@ -68,7 +68,8 @@ def sweep_dir(tmp_path: Path) -> Path:
 
 
 def rows_by_first_cells(markdown: str, header: str) -> dict[tuple[str, str], list[str]]:
-    """The rows of the markdown table whose header row starts with `header`, by (task, positions)."""
+    """The rows of the markdown table whose third header cell is `header`, by (task,
+    positions)."""
     rows = markdown_rows(markdown)
     start = next(i for i, row in enumerate(rows) if row[0] == "task" and row[2] == header)
     table = []
