@@ -42,7 +42,7 @@ from generalization.evaluate import (AUTOREGRESSIVE_METRICS, evaluate_lengths, g
                                      mean_ci95, predict)
 from generalization.from_compiled import from_compiled
 from generalization.model import ModelConfig, count_parameters
-from generalization.tasks import Batch, TaskData
+from generalization.tasks import Batch, Task, TaskData
 from generalization.train import train
 from rasp.files import write_atomically
 
@@ -83,6 +83,7 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
     longest = task.input_width(task.test_lengths)
     log(f"compiling `{task.sop}` of {task.program.name} for inputs up to length {longest}")
     reference = compiler.compile(program, task.sop, task.vocab, longest, causal=task.causal)
+    causal_compiles = task.causal or _compiles_causally(program, task, longest)
     data = TaskData.from_model(task, program, reference)
     # Built now so that a model that cannot be built stops the run before any training.
     models = {positions: model_config(config, positions, data, reference)
@@ -103,7 +104,7 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "config": _shown_config(config),
         "versions": versions(),
-        "task": _task_entry(config, reference),
+        "task": _task_entry(config, reference, causal_compiles),
         "runs": runs,
         "timings": clock.timings(),
     }
@@ -321,7 +322,18 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel) -> dict[str, Any]:
+def _compiles_causally(program: rasp.Program, task: Task, longest: int) -> bool:
+    """Whether the s-op also compiles as a causal decoder (each position reading only itself
+    and earlier ones), for the report of a task trained bidirectionally."""
+    try:
+        compiler.compile(program, task.sop, task.vocab, longest, causal=True)
+    except rasp.RaspError:   # the compiler's located refusal, e.g. a select reading later keys
+        return False
+    return True
+
+
+def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel,
+                causal_compiles: bool) -> dict[str, Any]:
     task = config.task
     return {"name": config.name, "program": _shown(task.program), "sop": task.sop,
             "vocab": list(task.vocab), "train_lengths": list(task.train_lengths),
@@ -333,5 +345,6 @@ def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel) -> 
                          "residual_width": reference.residual_width,
                          "parameters": reference.parameter_count(),
                          "operations": reference.operation_count(),
+                         "compiles_causally": causal_compiles,
                          "compile_seconds": reference.compile_seconds,
                          "max_seq_len": reference.max_seq_len}}

@@ -421,6 +421,8 @@ def _task_table(task: dict) -> Table:
         ("compiled parameters", f"{compiled['parameters']:,}"),
         *([("compiled operations", str(compiled["operations"]))]
           if "operations" in compiled else []),   # absent from results written before it was
+        *([("compiles as a causal decoder", "yes" if compiled["compiles_causally"] else "no")]
+          if "compiles_causally" in compiled else []),
         ("compiled max length", str(compiled["max_seq_len"])),
         ("compile seconds", _number(compiled["compile_seconds"])),
     ]

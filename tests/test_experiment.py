@@ -11,8 +11,9 @@ import pytest
 import compiler
 import rasp
 from generalization.config import quick_config
-from generalization.experiment import run_experiment
+from generalization.experiment import _compiles_causally, run_experiment
 from generalization.report import load_results
+from generalization.tasks import Task
 from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,16 @@ def test_a_learnable_task_fits_in_distribution_and_writes_the_documented_report(
         test = [entry["length"] for entry in run["lengths"] if entry["split"] == "test"]
         assert test == [4, 5, 6]
     assert results["task"]["compiled"]["layers"] == 1
+    # copy reads each position only, so it compiles as a causal decoder too
+    assert results["task"]["compiled"]["compiles_causally"] is True
+    assert "| compiles as a causal decoder | yes " in (run_dir / "report.md").read_text()
     assert set(results["timings"]) >= {"total_seconds", "train_seconds"}
+
+
+def test_a_program_that_reads_later_positions_does_not_compile_causally():
+    path = ROOT / "examples" / "reverse.rasp"
+    task = Task("reverse", path, "reverse", tuple("abc"), (1, 3), (4, 5))
+    assert not _compiles_causally(rasp.load(path), task, 5)
 
 
 def test_a_rerun_reuses_finished_encodings_and_gives_the_same_metrics(finished_run):
