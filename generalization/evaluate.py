@@ -113,10 +113,10 @@ def evaluation_positions(model_config: ModelConfig, mask: np.ndarray,
 
 
 def predict_ids(model_config: ModelConfig, params_stacked: Any, tokens: np.ndarray,
-                mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Predicted class ids int32[S, B, W] of every seed for one batch of token ids int32[B, W],
-    in chunks of EVAL_ROWS rows (the last chunk padded with empty rows)."""
-    positions = evaluation_positions(model_config, mask, rng)
+                mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Predicted class ids int32[S, B, W] of every seed for one batch of token ids int32[B, W]
+    at position ids int32[B, W], in chunks of EVAL_ROWS rows (the last chunk padded with empty
+    rows)."""
     predictor = _predictor(model_config)
     rows, width = tokens.shape
     if rows == 0:
@@ -154,8 +154,8 @@ def evaluate_lengths(model_config: ModelConfig, params_stacked: Any, data: TaskD
         tokens, labels, mask = (_pad(a, width, fill) for a, fill in
                                 ((batch.tokens, 0), (batch.labels, IGNORE_LABEL),
                                  (batch.mask, False)))
-        predictions = predict_ids(model_config, params_stacked, tokens, mask,
-                                  np.random.default_rng(length))
+        positions = evaluation_positions(model_config, mask, np.random.default_rng(length))
+        predictions = predict_ids(model_config, params_stacked, tokens, mask, positions)
         real = max(int((labels != IGNORE_LABEL).sum()), 1)
         results[length] = {
             "exact_match": [float(v) for v in exact_match(predictions, labels).mean(axis=-1)],
@@ -185,16 +185,20 @@ def end_scores(predictions: np.ndarray, labels: np.ndarray,
 
 def predict(model_config: ModelConfig, params_stacked: Any, data: TaskData,
             inputs: Sequence[Any], rng: np.random.Generator | None = None,
-            width: int | None = None) -> list[list[list]]:
+            width: int | None = None, positions: np.ndarray | None = None) -> list[list[list]]:
     """Every seed's decoded outputs for `inputs`: result[s][n] is seed s's output on input n.
 
     Positions as at evaluation; the random kinds (index hints) draw from `rng`, by default
-    `default_rng(0)`. Inputs are padded to `width` (default: the longest; a fixed width keeps
-    one compiled shape across calls). To ask one seed, pass its slice of the stack
+    `default_rng(0)`, unless `positions` gives each input's ids (int32[N, >= width]). Inputs
+    are padded to `width` (default: the longest; a fixed width keeps one compiled shape across
+    calls). To ask one seed, pass its slice of the stack
     (`jax.tree.map(lambda x: x[s:s + 1], params)`)."""
     tokens, mask = data.encode_inputs(inputs, width)
-    predictions = predict_ids(model_config, params_stacked, tokens, mask,
-                              np.random.default_rng(0) if rng is None else rng)
+    if positions is None:
+        positions = evaluation_positions(model_config, mask, np.random.default_rng(0)
+                                         if rng is None else rng)
+    positions = np.where(mask, positions[:, :mask.shape[1]], 0)
+    predictions = predict_ids(model_config, params_stacked, tokens, mask, positions)
     lengths = mask.sum(axis=1).tolist()
     return [[data.decode(row, n) for row, n in zip(seed_predictions, lengths)]
             for seed_predictions in predictions]
@@ -206,15 +210,19 @@ def generate(model_config: ModelConfig, params_stacked: Any, data: TaskData,
     (all of task length `length`), result[s][n]: the argmax next token appended until the end
     token, a prediction that is no input token, or the sampler's bound on the whole sequence
     (`tasks.continue_prompts`). Every step runs at the width of the longest whole sequence, so
-    that the steps share a few compiled shapes; positions as in `predict`."""
+    that the steps share a few compiled shapes. Positions as at evaluation, drawn once per
+    sequence (from `default_rng(0)`): a sequence keeps its index hints while it grows."""
     width = data.task.sampler.max_sequence(length) - 1
     budgets = [width + 1 - len(prompt) for prompt in prompts]
+    ids = position_ids(model_config.positions, np.random.default_rng(0), len(prompts), width,
+                       model_config.max_position, training=False)
     seeds = jax.tree.leaves(params_stacked)[0].shape[0]
     generated = []
     for seed in range(seeds):
         one_seed = jax.tree.map(lambda leaf, s=seed: leaf[s:s + 1], params_stacked)
         generated.append(continue_prompts(
-            lambda rows, p=one_seed: predict(model_config, p, data, rows, width=width)[0],
+            lambda indices, rows, p=one_seed: predict(model_config, p, data, rows, width=width,
+                                                      positions=ids[indices])[0],
             prompts, data.task.end_token, budgets, data.vocab))
     return generated
 

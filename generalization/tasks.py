@@ -461,22 +461,25 @@ class Task:
 
 
 Runner = Callable[[list[list]], Sequence[Sequence[Any]]]
+# A runner told which prompts its rows grew from (their indices), for a model whose inputs
+# carry something drawn once per sequence (the learned model's index hints).
+IndexedRunner = Callable[[list[int], list[list]], Sequence[Sequence[Any]]]
 
 
-def continue_prompts(run: Runner, prompts: Sequence[Sequence[Any]], end_token: Any,
+def continue_prompts(run: IndexedRunner, prompts: Sequence[Sequence[Any]], end_token: Any,
                      budgets: Sequence[int], vocab: Sequence[Any]) -> list[list]:
-    """Greedy continuation by `run` (a batch of token lists -> each one's outputs per
-    position): prompt p grows by t_{k+1} = run([p + t_1..t_k])[-1], the output at its last
-    position, until t_k is `end_token`, a token outside `vocab` (it cannot be read back), or
-    k = budgets[i]. Returns each prompt's appended tokens t_1..t_k, the last one included.
-    Each round runs, in one batch, only the rows still growing."""
+    """Greedy continuation by `run` (the indices of a batch of prompts and their token lists
+    -> each list's outputs per position): prompt p grows by t_{k+1} = run([p + t_1..t_k])[-1],
+    the output at its last position, until t_k is `end_token`, a token outside `vocab` (it
+    cannot be read back), or k = budgets[i]. Returns each prompt's appended tokens t_1..t_k,
+    the last one included. Each round runs, in one batch, only the rows still growing."""
     rows = [list(prompt) for prompt in prompts]
     added: list[list] = [[] for _ in rows]
     known = _Ids(vocab, first=0)
     end = token_key(end_token)
     growing = [i for i, budget in enumerate(budgets) if budget > 0]
     while growing:
-        outputs = run([rows[i] for i in growing])
+        outputs = run(growing, [rows[i] for i in growing])
         still = []
         for i, output in zip(growing, outputs):
             token = output[-1]
@@ -564,21 +567,33 @@ class TaskData:
         input; an autoregressive one is a prompt, continued by the interpreter to a whole
         sequence s (`continuations`), and the input is s[:-1], labelled from the prompt's
         last position on."""
-        run = run or functools.partial(self.program.run, self.task.sop)
         if not self.task.autoregressive:
+            run = run or functools.partial(self.program.run, self.task.sop)
             return Examples(list(samples), run(samples), [0] * len(samples))
+        last_outputs: dict[int, list] = {}
         inputs = [prompt + continuation[:-1] for prompt, continuation in
-                  zip(samples, self.continuations(samples, lengths))]
-        return Examples(inputs, run(inputs), [len(prompt) - 1 for prompt in samples])
+                  zip(samples, self.continuations(samples, lengths, last_outputs))]
+        # The continuation's last round ran the interpreter on each whole input already.
+        outputs = run(inputs) if run else [last_outputs[i] for i in range(len(inputs))]
+        return Examples(inputs, outputs, [len(prompt) - 1 for prompt in samples])
 
-    def continuations(self, prompts: Sequence[list], lengths: Sequence[int]) -> list[list]:
+    def continuations(self, prompts: Sequence[list], lengths: Sequence[int],
+                      last_outputs: dict[int, list] | None = None) -> list[list]:
         """The interpreter's continuation of each prompt (of task length lengths[i]), end
         token included; `RaspValueError` naming the task when one does not end within the
-        sampler's bound on the whole sequence."""
+        sampler's bound on the whole sequence. `last_outputs`, when given, receives for each
+        prompt index the interpreter's outputs on the prompt and its continuation without
+        the end token (the input an autoregressive model is trained on)."""
         sampler, end = self.task.sampler, self.task.end_token
         budgets = [sampler.max_sequence(n) - len(p) for p, n in zip(prompts, lengths)]
-        added = continue_prompts(functools.partial(self.program.run, self.task.sop), prompts,
-                                 end, budgets, self.vocab)
+        recorded = {} if last_outputs is None else last_outputs
+
+        def interpreter(indices: list[int], rows: list[list]) -> list[list]:
+            outputs = self.program.run(self.task.sop, rows)
+            recorded.update(zip(indices, outputs))
+            return outputs
+
+        added = continue_prompts(interpreter, prompts, end, budgets, self.vocab)
         for prompt, n, budget, continuation in zip(prompts, lengths, budgets, added):
             if not continuation or token_key(continuation[-1]) != token_key(end):
                 raise RaspValueError(

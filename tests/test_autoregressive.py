@@ -13,6 +13,7 @@ import pytest
 import compiler
 import rasp
 from generalization.config import ConfigError, load_config
+from generalization import evaluate
 from generalization.evaluate import end_scores, evaluate_lengths, generate
 from generalization.experiment import run_experiment
 from generalization.model import ModelConfig, build_model
@@ -108,7 +109,7 @@ def test_the_copy_program_continues_a_prompt_with_the_copy_and_the_end():
 
 def test_a_program_that_never_ends_is_a_clear_error():
     data = task_data(copy_task())
-    never = lambda rows: [row[:-1] + ["a"] for row in rows]  # noqa: E731 -- always "a"
+    never = lambda _, rows: [row[:-1] + ["a"] for row in rows]  # noqa: E731 -- always "a"
     assert continue_prompts(never, [["a", "|"]], "$", [3], data.vocab) == [["a", "a", "a"]]
     broken = rasp.loads('copy_unique = "a" if indices >= 0 else "a";')
     data = TaskData(copy_task(), broken, ["a", "$"])
@@ -260,6 +261,37 @@ def test_greedy_generation_is_right_exactly_where_the_one_pass_check_is(trained_
                 assert greedy == one_pass["exact_match"][seed]
                 right_somewhere |= greedy > 0
     assert right_somewhere, "the trained model should be right on some prompts"
+
+
+def test_a_sequence_keeps_its_index_hints_while_it_grows(monkeypatch):
+    data = task_data(copy_task())
+    settings = ModelConfig(vocab_size=data.vocab_size, num_classes=data.num_classes,
+                           num_layers=1, num_heads=1, width=16, positions="index_hints",
+                           max_position=32, causal=True)
+    tokens = np.zeros((1, 9), np.int32)
+    model = build_model(settings)
+    stacked = jax.vmap(lambda key: model.init(key, tokens, tokens, tokens == 0))(
+        jax.random.split(jax.random.PRNGKey(0), 1))
+    # Always "a": never the end token, so every sequence grows to the length bound.
+    stacked["head"]["b"] = stacked["head"]["b"].at[:, data.classes.index("a")].set(1e4)
+    seen: dict[tuple, list[np.ndarray]] = {}   # each sequence prefix -> the hints it was given
+    real_predict_ids = evaluate.predict_ids
+
+    def recording(config, params, tokens, mask, positions):
+        for row, real, ids in zip(tokens, mask, positions):
+            seen.setdefault(tuple(row[real][:2]), []).append(ids[real])
+        return real_predict_ids(config, params, tokens, mask, positions)
+
+    monkeypatch.setattr(evaluate, "predict_ids", recording)
+    prompts = [list("ab|"), list("cd|"), list("ba|"), list("dc|")]
+    generate(settings, stacked, data, prompts, 2)
+    assert len(seen) == len(prompts)
+    for hints in seen.values():
+        assert len(hints) > 1, "every prompt should be extended more than once"
+        for earlier, later in zip(hints, hints[1:]):
+            assert len(later) == len(earlier) + 1
+            np.testing.assert_array_equal(later[:-1], earlier)
+            assert later[-1] == earlier[-1] + 1
 
 
 # -------------------------------------------------------------------------- end to end

@@ -255,7 +255,7 @@ def test_non_causal_sops_are_refused_causally(filename, sop):
 
 def _generate(program: rasp.Program, sop: str, prompt: list, limit: int = 40) -> list:
     """The harness's greedy continuation: the output at the last position until "$"."""
-    run = lambda rows: program.run(sop, rows)  # noqa: E731
+    run = lambda _, rows: program.run(sop, rows)  # noqa: E731
     vocab = [*NUMBERS, *"abcdefgh", "|", "$"]
     return list(prompt) + continue_prompts(run, [prompt], "$", [limit - len(prompt)], vocab)[0]
 
