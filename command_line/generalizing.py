@@ -34,7 +34,11 @@ def generalize_command(target: Path, run_dir: Optional[Path], sop: Optional[str]
 def report_command(run_dir: Path) -> int:
     """Rebuild a run's report, or the study page of a sweep's output folder (it has sweep.json
     and no results.json of its own)."""
-    if (run_dir / "sweep.json").is_file() and not (run_dir / "results.json").is_file():
+    if not (run_dir / "results.json").is_file() and not (run_dir / "sweep.json").is_file():
+        raise RaspValueError(
+            f"{run_dir}: holds neither results.json (a run's) nor sweep.json (a sweep's)",
+            hint="pass the folder that `rasp generalize -o` or `rasp sweep -o` wrote")
+    if not (run_dir / "results.json").is_file():
         study, _, _ = write_study(run_dir)
         print(f"study: {study} (also study.html, plots/study.png)")
         return 0

@@ -116,7 +116,7 @@ def test_report_rebuilds_from_results_and_rejects_a_missing_run(finished_run, tm
     assert (run_dir / "report.md").is_file()
     assert "exact match by length range" in result.stdout
     assert_one_error_line(rasp_command("report", str(tmp_path / "nothing"), cwd=tmp_path),
-                          "results.json")
+                          "nothing: holds neither results.json", "sweep.json", "rasp sweep -o")
 
 
 def test_generalize_quick_form_runs_end_to_end(tmp_path):
