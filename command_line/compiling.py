@@ -13,8 +13,9 @@ from typing import Optional
 
 import compiler
 import rasp
-from compiler.compile import outputs_equal
+from compiler.verify import Difference, compare
 from rasp.files import writing_atomically
+from rasp.graph import Sop
 from rasp.inputs import parse_input
 
 # `--exhaustive` refuses to enumerate more inputs than this.
@@ -61,24 +62,26 @@ def check_command(file: Path, sop: str, vocab: str, max_len: int, exhaustive: bo
     program = rasp.load(file, search_path=search_path)
     tokens = parse_vocab(vocab)
     model = compiler.compile(program, sop, tokens, max_len, verify=False)
+    node = program.sop(sop)
     started = time.perf_counter()
     if exhaustive:
-        counterexample, checked = _exhaustive(program, sop, model, tokens, max_len)
+        difference, checked = _exhaustive(node, model, tokens, max_len)
     else:
-        counterexample, checked = _search(program, sop, model, tokens, max_len, examples)
+        difference, checked = _search(node, model, tokens, max_len, examples)
     elapsed = time.perf_counter() - started
-    if counterexample is None:
+    if difference is None:
         how = "every input" if exhaustive else "Hypothesis-generated inputs"
         print(f"equal: compiled model and interpreter agree on {checked:,} inputs ({how} of "
               f"length 1..{max_len}, {elapsed:.1f} s)")
         return 0
-    want = program.run(sop, [counterexample])[0]
-    got = model.run([counterexample])[0]
-    print(f"DIFFERENT on input {counterexample!r}:\n  interpreter: {want}\n  model:       {got}")
+    print(f"DIFFERENT on input {difference.input!r}:\n  interpreter: {difference.interpreter}"
+          f"\n  model:       {difference.model}")
     return 1
 
 
-def _exhaustive(program, sop, model, tokens, max_len):
+def _exhaustive(node: Sop, model: compiler.CompiledModel, tokens: list,
+                max_len: int) -> tuple[Difference | None, int]:
+    """The first difference over every input up to `max_len` tokens, and how many there are."""
     total = sum(len(tokens) ** n for n in range(1, max_len + 1))
     if total > EXHAUSTIVE_LIMIT:
         raise rasp.RaspValueError(
@@ -86,11 +89,9 @@ def _exhaustive(program, sop, model, tokens, max_len):
             hint="use a smaller --vocab or --max-len, or drop --exhaustive")
     for length in range(1, max_len + 1):
         for batch in _batches(itertools.product(tokens, repeat=length), 4096):
-            expected = program.run(sop, batch)
-            actual = model.run(batch)
-            for tokens_in, want, got in zip(batch, expected, actual):
-                if not outputs_equal(want, got):
-                    return tokens_in, total
+            difference = compare(model, node, batch)
+            if difference is not None:
+                return difference, total
     return None, total
 
 
@@ -100,21 +101,20 @@ def _batches(iterable, size):
         yield batch
 
 
-def _search(program, sop, model, tokens, max_len, examples):
+def _search(node: Sop, model: compiler.CompiledModel, tokens: list, max_len: int,
+            examples: int) -> tuple[Difference | None, int]:
+    """A difference found by Hypothesis and shrunk to a minimal input, or None."""
     from hypothesis import HealthCheck, find, settings, strategies as st
     from hypothesis.errors import NoSuchExample
 
-    def differs(candidate: list) -> bool:
-        return not outputs_equal(program.run(sop, [candidate])[0], model.run([candidate])[0])
-
     inputs = st.lists(st.sampled_from(tokens), min_size=1, max_size=max_len)
     try:
-        found = find(inputs, differs, settings=settings(
-            max_examples=examples, database=None, deadline=None,
-            suppress_health_check=list(HealthCheck)))
+        found = find(inputs, lambda candidate: compare(model, node, [candidate]) is not None,
+                     settings=settings(max_examples=examples, database=None, deadline=None,
+                                       suppress_health_check=list(HealthCheck)))
     except NoSuchExample:
         return None, examples
-    return found, examples
+    return compare(model, node, [found]), examples
 
 
 def inspect_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,

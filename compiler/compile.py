@@ -4,8 +4,8 @@ Stages: profile the program's selectors with the interpreter on a sample of
 inputs (`analysis`), lower its graph to tracr expressions with chosen
 encodings (`lower`), build tracr's craft model with exact value sets and MLP
 slopes (`craft`), write the weights without Haiku (`assemble`), and check the
-compiled model against the interpreter on the same sample (exact equality),
-so a model that comes back has been seen to agree.
+compiled model against the interpreter on the same sample (`verify`, exact
+equality), so a model that comes back has been seen to agree.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from typing import Any, Iterable
 from tracr.compiler import nodes
 from tracr.rasp import rasp as tracr
 
-from compiler import analysis, craft
+from compiler import analysis, craft, verify
 from compiler.assemble import assemble
 from compiler.errors import CompileError
 from compiler.lower import CATEGORICAL, NUMERICAL, Lowering
-from compiler.model import CompiledModel, Head, Layout, token_key
+from compiler.model import CompiledModel, Head, Layout
 from rasp import ast, evaluate, graph
 from rasp.ast import NO_SPAN, Span
 from rasp.parser import parse
 from rasp.program import Program
+from rasp.values import value_key, value_order
 
 
 def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
@@ -47,13 +48,13 @@ def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
     weights = assemble(built.model, tokens_space, craft.indices_space(max_seq_len),
                        output_space)
     numerical = tracr.is_numerical(tip)
-    output_values = sorted(built.sink[nodes.VALUE_SET], key=_sort_key) if numerical else \
+    output_values = sorted(built.sink[nodes.VALUE_SET], key=value_order) if numerical else \
         [direction.value for direction in output_space.basis]
     model = CompiledModel(
         weights=weights, vocab=tokens, max_seq_len=max_seq_len, causal=causal,
         output_encoding=NUMERICAL if numerical else CATEGORICAL,
         output_values=output_values,
-        token_ids={token_key(d.value): i for i, d in enumerate(tokens_space.basis)
+        token_ids={value_key(d.value): i for i, d in enumerate(tokens_space.basis)
                    if d.value not in (craft.BOS, craft.PAD)},
         bos_id=_index(tokens_space, craft.BOS), pad_id=_index(tokens_space, craft.PAD),
         layout=_layout(built, lowering), sop=sop,
@@ -69,14 +70,13 @@ def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
 def check_against_interpreter(model: CompiledModel, node: graph.Sop,
                               inputs: list[list]) -> None:
     """Raise CompileError naming the first input where model and interpreter differ."""
-    expected = evaluate.run(node, inputs)
-    actual = model.run(inputs)
-    for tokens, want, got in zip(inputs, expected, actual):
-        if not outputs_equal(want, got):
-            raise CompileError(
-                f"the compiled model of `{model.sop}` disagrees with the interpreter on "
-                f"{tokens!r}: interpreter {want}, model {got}", node.span,
-                hint="please report this program: it is a compiler bug")
+    difference = verify.compare(model, node, inputs)
+    if difference is not None:
+        raise CompileError(
+            f"the compiled model of `{model.sop}` disagrees with the interpreter on "
+            f"{difference.input!r}: interpreter {difference.interpreter}, model "
+            f"{difference.model}", node.span,
+            hint="please report this program: it is a compiler bug")
 
 
 def _located(error: CompileError, program: Program, sop: str) -> CompileError:
@@ -100,18 +100,6 @@ def _definition(program: Program, sop: str) -> Span:
     return span
 
 
-def outputs_equal(expected: list, actual: list) -> bool:
-    if len(expected) != len(actual):
-        return False
-    for want, got in zip(expected, actual):
-        if isinstance(want, float) or isinstance(got, float):
-            if not isinstance(got, (int, float)) or abs(want - got) > 1e-9:
-                return False
-        elif want != got or isinstance(want, bool) != isinstance(got, bool):
-            return False
-    return True
-
-
 def _check_vocab(vocab: Iterable[Any], max_seq_len: int) -> list:
     if isinstance(vocab, str):
         vocab = list(vocab)
@@ -129,12 +117,7 @@ def _check_vocab(vocab: Iterable[Any], max_seq_len: int) -> list:
     if max_seq_len < 1:
         raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}",
                            hint="give the longest input the model must accept, e.g. --max-len 8")
-    return sorted(tokens, key=_sort_key)
-
-
-def _sort_key(value: Any) -> tuple:
-    return (type(value).__name__, value) if not isinstance(value, (int, float)) or \
-        isinstance(value, bool) else ("number", value)
+    return sorted(tokens, key=value_order)
 
 
 def _index(space, value: Any) -> int:

@@ -40,6 +40,7 @@ from tracr.rasp import rasp as tracr
 
 from compiler.assemble import sizes
 from compiler.lower import Lowering
+from rasp.values import value_order
 
 BOS, PAD = "compiler_bos", "compiler_pad"
 ONE = bases.BasisDirection("one")
@@ -90,15 +91,10 @@ def _set_value_sets(graph: nx.DiGraph, lowering: Lowering, vocab: list,
         if tracr.is_categorical(expr):
             # tracr sorts the basis with a comparison that is not a total order on mixed
             # types, so the result depends on the order given: make that order fixed.
-            space = bases.VectorSpaceWithBasis.from_values(label, sorted(values, key=stable_key))
+            space = bases.VectorSpaceWithBasis.from_values(label, sorted(values, key=value_order))
         else:
             space = bases.VectorSpaceWithBasis.from_names([label])
         node[nodes.OUTPUT_BASIS] = space.basis
-
-
-def stable_key(value: Any) -> tuple:
-    """A total order on any values (strings, numbers, booleans, tuples of them)."""
-    return type(value).__name__, repr(value)
 
 
 def mlp_exactness(graph: nx.DiGraph, max_seq_len: int) -> float:

@@ -7,26 +7,30 @@ A model folder holds:
 * `manifest.json`: format version, the s-op, the SHA-256 of the program source,
   vocabulary, BOS and PAD tokens, max length, causal flag, layer/head layout,
   encodings of every s-op, residual labels, the output encoding and the value of
-  each output dimension (the unembedding), and the MLP slope used.
+  each output dimension (the unembedding), the MLP slope used, and the SHA-256 of
+  `weights.npz`.
 
-Each file is written to a temporary name in the folder and renamed into place,
-so a reader never sees a half-written file.
+Each file is written atomically (`rasp.files`), weights first: the manifest is the
+commit. A save killed between the two writes leaves new weights beside the old
+manifest, and the manifest's hash of the weights tells `load_model` that the pair
+does not belong together, so a mismatched pair is never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from compiler.assemble import Weights
-from compiler.model import CompiledModel, Head, Layout, token_key
+from compiler.model import CompiledModel, Head, Layout
 from rasp.errors import RaspValueError
+from rasp.files import write_atomically
+from rasp.values import value_key
 
 FORMAT_VERSION = 1
 LAYER_KEYS = ("query", "key", "value", "linear", "linear_1", "linear_2")
@@ -42,7 +46,8 @@ def save_model(model: CompiledModel, directory: str | Path) -> Path:
         arrays.update({f"layer_{i}/{key}": layer[key] for key in LAYER_KEYS})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _write_atomically(folder / "weights.npz", buffer.getvalue())
+    weights = buffer.getvalue()
+    write_atomically(folder / "weights.npz", weights)
     manifest = {
         "format_version": FORMAT_VERSION,
         "sop": model.sop,
@@ -65,9 +70,10 @@ def save_model(model: CompiledModel, directory: str | Path) -> Path:
         "output_encoding": model.output_encoding,
         "output_values": model.output_values,
         "mlp_exactness": model.mlp_exactness,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    _write_atomically(folder / "manifest.json",
-                      json.dumps(manifest, indent=1, default=_json_value).encode())
+    write_atomically(folder / "manifest.json",
+                     json.dumps(manifest, indent=1, default=_json_value).encode())
     return folder
 
 
@@ -76,7 +82,13 @@ def load_model(directory: str | Path) -> CompiledModel:
     folder = Path(directory)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
-        with np.load(folder / "weights.npz") as npz:
+        weights_file = (folder / "weights.npz").read_bytes()
+        recorded = manifest.get("weights_sha256")   # absent in models saved before it was
+        if recorded is not None and hashlib.sha256(weights_file).hexdigest() != recorded:
+            raise RaspValueError(f"{folder}: weights.npz is not the one manifest.json was "
+                                 f"saved with (a save was interrupted)",
+                                 hint="save the model again")
+        with np.load(io.BytesIO(weights_file)) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError as error:
         raise RaspValueError(f"{folder}: not a saved model ({Path(error.filename).name} is "
@@ -97,7 +109,7 @@ def load_model(directory: str | Path) -> CompiledModel:
         weights=weights, vocab=manifest["vocab"], max_seq_len=manifest["max_seq_len"],
         causal=manifest["causal"], output_encoding=manifest["output_encoding"],
         output_values=manifest["output_values"],
-        token_ids={token_key(value): index for _, value, index in manifest["token_ids"]},
+        token_ids={value_key(value): index for _, value, index in manifest["token_ids"]},
         bos_id=manifest["bos_id"], pad_id=manifest["pad_id"], layout=layout,
         sop=manifest["sop"], source_hash=manifest["source_sha256"],
         encodings=manifest["encodings"], mlp_exactness=manifest["mlp_exactness"],
@@ -110,16 +122,3 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"cannot store {value!r} in a manifest")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -22,6 +22,7 @@ import numpy as np
 from compiler.assemble import Weights
 from rasp import evaluate
 from rasp.errors import RaspValueError
+from rasp.values import value_key
 
 BATCH_CHUNK = 4096
 
@@ -61,7 +62,7 @@ class CompiledModel:
     causal: bool
     output_encoding: str            # "categorical" or "numerical"
     output_values: list             # categorical: value of each output dimension
-    token_ids: dict                 # token_key(token) -> row of the token embedding
+    token_ids: dict                 # value_key(token) -> row of the token embedding
     bos_id: int
     pad_id: int
     layout: Layout
@@ -132,7 +133,7 @@ class CompiledModel:
         ids = np.full((batch, width), self.pad_id, dtype=np.int32)
         ids[:, 0] = self.bos_id
         for i, row in enumerate(rows):
-            ids[i, 1:len(row) + 1] = [self.token_ids[token_key(t)] for t in row]
+            ids[i, 1:len(row) + 1] = [self.token_ids[value_key(t)] for t in row]
         return ids, ids != self.pad_id
 
     def params(self) -> dict:
@@ -158,7 +159,7 @@ class CompiledModel:
                                  f"max_seq_len {self.max_seq_len}",
                                  hint=f"compile with a max length of at least {len(row)}")
         for token in row:
-            if token_key(token) not in self.token_ids:
+            if value_key(token) not in self.token_ids:
                 raise RaspValueError(f"token {token!r} is not in the model's vocabulary "
                                      f"{_show_vocab(self.vocab)}")
         return row
@@ -169,12 +170,6 @@ class CompiledModel:
         values = np.asarray(self.output_values, dtype=np.float64)
         nearest = np.abs(outputs.reshape(-1, 1) - values[None, :]).argmin(axis=1)
         return [self.output_values[i] for i in nearest.tolist()]
-
-
-def token_key(token: Any) -> tuple:
-    """Tells True from 1 (equal in Python) but lets 1 and 1.0 match, as the interpreter does."""
-    kind = "bool" if isinstance(token, bool) else "str" if isinstance(token, str) else "number"
-    return (kind, token)
 
 
 def _show_vocab(vocab: list) -> str:

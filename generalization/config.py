@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import rasp
-from compiler.model import token_key
+from rasp.values import value_key as token_key
 from generalization.positions import POSITION_KINDS
 from generalization.tasks import (AUTOREGRESSIVE, FORMATS, PER_POSITION, SAMPLERS,
                                    PromptSampler, SamplerError, Task, Uniform, make_sampler)

@@ -34,7 +34,7 @@ import numpy as np
 
 import compiler
 import rasp
-from compiler.compile import outputs_equal
+from compiler.verify import outputs_equal
 from generalization import report
 from generalization.config import MATCHING, ConfigError, ExperimentConfig
 from generalization.counterexamples import find_counterexamples

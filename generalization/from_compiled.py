@@ -40,7 +40,8 @@ import math
 import haiku as hk
 import numpy as np
 
-from compiler.model import CompiledModel, token_key
+from compiler.model import CompiledModel
+from rasp.values import value_key as token_key
 from generalization.model import ModelConfig
 from generalization.tasks import TaskData
 from rasp.errors import RaspValueError

@@ -37,7 +37,8 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple, Seque
 
 import numpy as np
 
-from compiler.model import CompiledModel, token_key
+from compiler.model import CompiledModel
+from rasp.values import value_key as token_key
 from rasp.errors import RaspValueError, did_you_mean
 from rasp.evaluate import normalise_input
 from rasp.program import Program

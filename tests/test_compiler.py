@@ -27,7 +27,7 @@ import pytest
 import compiler
 import rasp
 from compiler.assemble import assemble
-from compiler.compile import outputs_equal
+from compiler.verify import outputs_equal
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 
 import compiler
 import rasp
-from compiler.compile import outputs_equal
+from compiler.verify import outputs_equal
 from program_strategies import RandomProgram, programs
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"

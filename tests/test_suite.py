@@ -25,7 +25,7 @@ import pytest
 
 import compiler
 import rasp
-from compiler.compile import outputs_equal
+from compiler.verify import outputs_equal
 from compiler.errors import CompileError
 from generalization.config import load_config
 from generalization.tasks import TaskData, continue_prompts

@@ -38,7 +38,7 @@ from tracr.transformer import encoder as tracr_encoder
 
 import compiler
 import rasp
-from compiler.compile import outputs_equal
+from compiler.verify import outputs_equal
 
 LIB_DIR = Path(__file__).resolve().parent.parent / "examples" / "tracr_lib"
 EXAMPLE_LINE = re.compile(r"^#\s*example:\s*([A-Za-z_][A-Za-z_0-9]*)\s+(.+?)\s*=>\s*(.+?)\s*$")
