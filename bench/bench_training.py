@@ -5,7 +5,7 @@
                                    [--task sort|reverse]
 
 Both train the same model (2 layers, 2 heads, 64 wide, learned positions) with the same
-optimiser (`train.make_optimizer`) on the same data source: `TaskData.batch` on
+optimiser (`training.steps.make_optimizer`) on the same data source: `TaskData.batch` on
 examples/sort.rasp (or reverse.rasp), vocabulary "abcdefgh", every input of length 40,
 batch 64. Throughput is training tokens (real input positions) per second of wall time.
 
@@ -13,7 +13,7 @@ batch 64. Throughput is training tokens (real input positions) per second of wal
   position ids) and calls one jitted step (value_and_grad + optimiser update). Dispatch is
   asynchronous and the loss is never read inside the loop, so the host may prepare the next
   batch while the device runs a step (the loop is not handicapped by needless syncs).
-* ours: `train.train` as the harness runs it, with 3 seeds vmapped in one program and
+* ours: `training.loop.train` as the harness runs it, with 3 seeds vmapped in one program and
   `--steps-per-call` steps per jitted call (`lax.scan`), its in-distribution check at the
   end included. Timed on a second identical run, so that neither side pays compilation.
   A row with 1 seed separates the gain of several steps per call from that of vmapping seeds.
@@ -60,10 +60,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import rasp  # noqa: E402
-from generalization.model import ModelConfig, build_model, count_parameters  # noqa: E402
-from generalization.positions import position_ids  # noqa: E402
+from generalization.models.config import ModelConfig  # noqa: E402
+from generalization.models.positions import position_ids  # noqa: E402
+from generalization.models.transformer import build_model, count_parameters  # noqa: E402
 from generalization.tasks import Task, TaskData  # noqa: E402
-from generalization.train import TrainConfig, make_optimizer, masked_cross_entropy, train  # noqa: E402,E501
+from generalization.training.config import TrainConfig  # noqa: E402
+from generalization.training.loop import train  # noqa: E402
+from generalization.training.steps import make_optimizer, masked_cross_entropy  # noqa: E402
 
 LENGTH = 40
 BATCH = 64
@@ -88,7 +91,8 @@ def model_config(data: TaskData, width: int) -> ModelConfig:
 
 def train_config(steps: int, seeds: tuple[int, ...], steps_per_call: int) -> TrainConfig:
     # Checks and checkpoints never interrupt the timed steps; the threshold cannot be reached.
-    return TrainConfig(steps=steps, batch_size=BATCH, learning_rate=1e-3, warmup_steps=10,
+    return TrainConfig(steps=steps, batch_size=BATCH, learning_rate=1e-3,
+                       warmup_steps=min(10, steps - 1),
                        seeds=seeds, checkpoint_every=10 ** 9, eval_every=10 ** 9,
                        steps_per_call=steps_per_call, eval_batch_size=BATCH)
 

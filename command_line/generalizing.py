@@ -13,8 +13,11 @@ from typing import Any, Optional
 
 from generalization.config import ExperimentConfig, load_config, quick_config
 from generalization.experiment import run_experiment
-from generalization.report import load_results, summary_table, write_report
-from generalization.study import write_study
+from generalization.reporting.document import percent
+from generalization.reporting.report import write_report
+from generalization.reporting.results import Results, load_results
+from generalization.reporting.study import write_study
+from generalization.reporting.summary import summary_table
 from rasp.errors import RaspValueError
 from rasp.inputs import parse_input
 
@@ -69,23 +72,19 @@ def _config(target: Path, sop: Optional[str], vocab: Optional[str], train_len: O
     return quick_config(target, sop, tokens, train_len, test_len, **overrides)
 
 
-def _summary(results: dict) -> str:
+def _summary(results: Results) -> str:
     """Exact match (mean over seeds) per encoding and length range, as a plain table."""
     rows = summary_table(results)
     if not rows:
         return "no runs"
-    labels = [stats["label"] for stats in rows[0]["ranges"]]
+    labels = [stats.label for stats in rows[0].ranges]
     header = ["positions", "fitted"] + labels
     table = [header] + [
-        [row["positions"], f"{row['fitted']}/{row['seeds']}"]
-        + [_percent(stats["exact_match_mean"]) for stats in row["ranges"]]
+        [row.positions, f"{row.fitted}/{row.seeds}"]
+        + [percent(stats.exact_match_mean, "%") for stats in row.ranges]
         for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = ["exact match by length range (mean over seeds):"]
     lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths))
               for line in table]
     return "\n".join(lines)
-
-
-def _percent(value: Optional[float]) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"

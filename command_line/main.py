@@ -242,15 +242,15 @@ def sweep(
 ) -> None:
     """Run every experiment of a sweep on a local process pool or a Ray cluster; a rerun skips
     finished runs."""
-    from generalization.sweep import load_sweep, run_sweep
+    from generalization.config import load_sweep
+    from generalization.sweep import run_sweep
 
     with _user_errors():
         out = out or Path("runs") / load_sweep(sweep_file).name
         summary = run_sweep(sweep_file, out, workers=workers, ray_address=ray_address,
                             log=lambda line: typer.echo(line, err=True))
     typer.echo(f"sweep: {out / 'sweep.json'}")
-    raise typer.Exit(0 if all(run["status"] != "failed"
-                              for run in summary["runs"].values()) else 1)
+    raise typer.Exit(0 if all(run.status != "failed" for run in summary.runs.values()) else 1)
 
 
 def main() -> None:

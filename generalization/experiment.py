@@ -9,12 +9,13 @@
 3. For each positional encoding: train every seed together (`train.train`), evaluate every
    length against the compiled model's outputs, and search counterexamples with Hypothesis
    (for an autoregressive task: prompts, on which the learned model generates greedily).
-4. Write `results.json` (schema in `results_schema.md`) and rebuild the report from it.
+4. Write `results.json` (`reporting.results.Results`, documented in `results_schema.md`) and
+   rebuild the report from it.
 
 The run directory holds everything a rerun needs: `checkpoints/<positions>/` (training resumes
 from the last checkpoint) and `runs/<positions>.json` (a finished encoding, skipped on a rerun
 of the same config). Every file is written atomically. The evaluation sets are drawn from
-`default_rng([EVAL_STREAM, length])`, so every encoding and every rerun sees the same inputs.
+`streams.evaluation_set(length)`, so every encoding and every rerun sees the same inputs.
 """
 
 from __future__ import annotations
@@ -30,25 +31,28 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
-import numpy as np
 
 import compiler
 import rasp
-from compiler.verify import outputs_equal
-from generalization import report
-from generalization.config import MATCHING, ConfigError, ExperimentConfig
-from generalization.counterexamples import find_counterexamples
-from generalization.evaluate import (AUTOREGRESSIVE_METRICS, evaluate_lengths, generate,
-                                     mean_ci95, predict)
-from generalization.from_compiled import from_compiled
-from generalization.model import ModelConfig, count_parameters
+from compiler.verify import first_difference
+from generalization import streams
+from generalization.config.experiment import MATCHING, ExperimentConfig
+from generalization.settings import ConfigError
+from generalization.evaluation.counterexamples import find_counterexamples
+from generalization.evaluation.predict import evaluate_lengths, generate, predict
+from generalization.models.config import ModelConfig, head_split_problem
+from generalization.models.from_compiled import from_compiled
+from generalization.models.transformer import count_parameters
+from generalization.reporting import report
+from generalization.reporting.records import plain, read
+from generalization.reporting.results import (SCHEMA, CompiledRecord, Counterexample,
+                                              LengthResult, ModelRecord, Results, RunResult,
+                                              TaskRecord, Timings, TrainingRecord,
+                                              write_results)
 from generalization.tasks import Batch, Task, TaskData
-from generalization.train import train
+from generalization.training.loop import train
 from rasp.files import write_atomically
 
-SCHEMA = "rasp-generalization/1"
-# First word of the evaluation sets' seed sequence; training batches use [seed, step].
-EVAL_STREAM = 7919
 PACKAGES = {"jax": "jax", "haiku": "dm-haiku", "optax": "optax", "numpy": "numpy",
             "tracr": "tracr-pypi", "hypothesis": "hypothesis", "lark": "lark"}
 
@@ -69,12 +73,12 @@ class _Clock:
         self.stages[stage] += now - since
         return now
 
-    def timings(self) -> dict[str, float]:
-        return {"total_seconds": time.perf_counter() - self.started, **self.stages}
+    def timings(self) -> Timings:
+        return Timings(total_seconds=time.perf_counter() - self.started, **self.stages)
 
 
 def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = True,
-                   log: Log = lambda line: None) -> dict[str, Any]:
+                   log: Log = lambda line: None) -> Results:
     """Run `config` into `run_dir` (created if needed) and return the results written there."""
     clock = _Clock()
     task = config.task
@@ -99,16 +103,13 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
     for positions, settings in models.items():
         runs.append(_run_positions(config, settings, data, reference, sets, run_dir, progress,
                                    log, clock))
-    results = {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "config": _shown_config(config),
-        "versions": versions(),
-        "task": _task_entry(config, reference, causal_compiles),
-        "runs": runs,
-        "timings": clock.timings(),
-    }
-    write_atomically(run_dir / "results.json", json.dumps(results, indent=1) + "\n")
+    results = Results(
+        schema=SCHEMA,
+        created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        config=_shown_config(config), versions=versions(),
+        task=_task_record(config, reference, causal_compiles), runs=runs,
+        timings=clock.timings())
+    write_results(results, run_dir / "results.json")
     report.write_report(run_dir)
     return results
 
@@ -124,18 +125,18 @@ def evaluation_sets(config: ExperimentConfig, data: TaskData,
                *range(task.test_lengths[0], task.test_lengths[1] + 1)]
     sets = {}
     for length in lengths:
-        rng = np.random.default_rng([EVAL_STREAM, length])
         inputs, interpreted, labelled_from = data.examples(
-            rng, config.evaluation.examples_per_length, (length, length))
+            streams.evaluation_set(length), config.evaluation.examples_per_length,
+            (length, length))
         expected = reference.run(inputs)
-        for given, model_output, program_output in zip(inputs, expected, interpreted):
-            if not outputs_equal(program_output, model_output):
-                raise rasp.RaspValueError(
-                    f"{task.program.name}: the compiled model of `{task.sop}` disagrees with the "
-                    f"interpreter on {given!r}: interpreter {program_output}, model "
-                    f"{model_output}; no learned model can be judged against it",
-                    hint=f"run `rasp check {task.program} --sop {task.sop}` and report the "
-                         f"compiler bug")
+        difference = first_difference(inputs, interpreted, expected)
+        if difference is not None:
+            raise rasp.RaspValueError(
+                f"{task.program.name}: the compiled model of `{task.sop}` disagrees with the "
+                f"interpreter on {difference.input!r}: interpreter {difference.interpreter}, "
+                f"model {difference.model}; no learned model can be judged against it",
+                hint=f"run `rasp check {task.program} --sop {task.sop}` and report the "
+                     f"compiler bug")
         sets[length] = data.fixed(inputs, expected, labelled_from=labelled_from)
     return sets
 
@@ -156,12 +157,11 @@ def model_config(config: ExperimentConfig, positions: str, data: TaskData,
     heads = max(reference.heads_per_layer(), default=1) if section.heads == MATCHING \
         else section.heads
     heads = max(heads, 1)
-    head_size, remainder = divmod(section.width, heads)
-    if remainder or (positions == "rope" and head_size % 2):
+    problem = head_split_problem(section.width, heads, positions == "rope",
+                                 "the compiled model's most heads per layer")
+    if problem:
         raise ConfigError(
-            f"{config.name}: [model] width: {section.width} does not split into {heads} heads "
-            f"(the compiled model's most per layer)" + (" of even size for rope" if not
-                                                        remainder else ""),
+            f"{config.name}: [model] width: {problem}",
             hint=f"set [model] width to a multiple of {2 * heads if positions == 'rope' else heads}"
                  f" or give [model] heads a number", section="model", key="width")
     return ModelConfig(vocab_size=data.vocab_size, num_classes=data.num_classes,
@@ -182,7 +182,7 @@ def versions() -> dict[str, str]:
 
 def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskData,
                    reference: compiler.CompiledModel, sets: dict[int, Batch], run_dir: Path,
-                   progress: bool, log: Log, clock: _Clock) -> dict[str, Any]:
+                   progress: bool, log: Log, clock: _Clock) -> RunResult:
     """Train, evaluate and probe one encoding, or reuse its entry from an earlier run."""
     positions = settings.positions
     finished = run_dir / "runs" / f"{positions}.json"
@@ -191,7 +191,7 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
         stored = json.loads(finished.read_text(encoding="utf-8"))
         if stored.get("identity") == identity:
             log(f"{positions}: finished in an earlier run, reusing it")
-            return stored["run"]
+            return read(RunResult, stored["run"])
     training = config.training
     log(f"{positions}: training {len(training.seeds)} seeds of a {settings.num_layers}-layer, "
         f"{settings.num_heads}-head, {settings.width}-wide model")
@@ -204,69 +204,48 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
     since = clock.add("train_seconds", since)
     metrics = evaluate_lengths(settings, trained.params, data, sets)
     since = clock.add("evaluate_seconds", since)
-    lengths = [_length_entry(length, metrics[length], config, trained.fitted)
+    low, high = config.task.train_lengths
+    lengths = [LengthResult.measured(length, "train" if low <= length <= high else "test",
+                                     metrics[length], trained.fitted)
                for length in sorted(metrics)]
     counterexamples = _counterexamples(config, settings, trained.params, data, reference,
                                        lengths)
     clock.add("counterexample_seconds", since)
     one_seed = jax.tree.map(lambda leaf: leaf[0], trained.params)
-    run = {
-        "positions": positions,
-        "model": {"num_layers": settings.num_layers, "num_heads": settings.num_heads,
-                  "width": settings.width, "mlp_width": settings.hidden_width,
-                  "max_position": settings.max_position,
-                  "parameters": count_parameters(one_seed)},
-        "initialisation": "random" if initial is None else "compiled",
-        "seeds": list(training.seeds),
-        "fitted": list(trained.fitted),
-        "train": {"steps": trained.steps, "final_loss": trained.final_loss,
-                  "in_distribution_exact_match": trained.in_distribution_exact_match,
-                  "seconds": trained.seconds},
-        "lengths": lengths,
-        "counterexamples": counterexamples,
-    }
-    write_atomically(finished, json.dumps({"identity": identity, "run": run}) + "\n")
+    run = RunResult(
+        positions=positions,
+        model=ModelRecord(num_layers=settings.num_layers, num_heads=settings.num_heads,
+                          width=settings.width, mlp_width=settings.hidden_width,
+                          max_position=settings.max_position,
+                          parameters=count_parameters(one_seed)),
+        initialisation="random" if initial is None else "compiled",
+        seeds=list(training.seeds), fitted=list(trained.fitted),
+        train=TrainingRecord(steps=trained.steps, final_loss=trained.final_loss,
+                             in_distribution_exact_match=trained.in_distribution_exact_match,
+                             seconds=trained.seconds),
+        lengths=lengths, counterexamples=counterexamples)
+    write_atomically(finished, json.dumps({"identity": identity, "run": plain(run)}) + "\n")
     fitted = sum(trained.fitted)
     log(f"{positions}: {fitted}/{len(training.seeds)} seeds fitted the training range")
     return run
 
 
-def _length_entry(length: int, metrics: dict[str, Any], config: ExperimentConfig,
-                  fitted: list[bool]) -> dict[str, Any]:
-    exact, tokens = metrics["exact_match"], metrics["token_accuracy"]
-    exact_mean, exact_ci = mean_ci95(exact)
-    token_mean, token_ci = mean_ci95(tokens)
-    of_fitted = [value for value, ok in zip(exact, fitted) if ok]
-    low, high = config.task.train_lengths
-    entry = {"length": length, "split": "train" if low <= length <= high else "test",
-             "examples": metrics["examples"], "exact_match": exact, "token_accuracy": tokens,
-             "exact_match_mean": exact_mean, "exact_match_ci95": list(exact_ci),
-             "token_accuracy_mean": token_mean, "token_accuracy_ci95": list(token_ci),
-             "exact_match_fitted_mean": float(np.mean(of_fitted)) if of_fitted else None}
-    for metric in AUTOREGRESSIVE_METRICS:   # autoregressive tasks only
-        if metric in metrics:
-            mean, ci = mean_ci95(metrics[metric])
-            entry.update({metric: metrics[metric], f"{metric}_mean": mean,
-                          f"{metric}_ci95": list(ci)})
-    return entry
-
-
 def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: Any,
                      data: TaskData, reference: compiler.CompiledModel,
-                     lengths: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                     lengths: list[LengthResult]) -> list[Counterexample]:
     """Up to `counterexamples` minimal disagreements per length range (train, test).
 
     Each seed in turn is searched at the shortest length of the range where it erred on the
     evaluation set, so a counterexample shows where the model first breaks."""
     wanted = config.evaluation.counterexamples
-    found: list[dict[str, Any]] = []
+    found: list[Counterexample] = []
     for split in ("train", "test"):
-        in_range = [entry for entry in lengths if entry["split"] == split]
+        in_range = [entry for entry in lengths if entry.split == split]
         kept = 0
         for index, seed in enumerate(config.training.seeds):
             if kept >= wanted:
                 break
-            erring = [entry["length"] for entry in in_range if entry["exact_match"][index] < 1]
+            erring = [entry.length for entry in in_range if entry.exact_match[index] < 1]
             if not erring:
                 continue
             seed_params = jax.tree.map(lambda leaf, i=index: leaf[i:i + 1], params)
@@ -282,7 +261,7 @@ def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: An
                 learned, expected, config.task.sampler, config.task.sampler_vocab, erring[0],
                 config.evaluation.counterexample_budget, limit=wanted - kept)
             for example in examples:
-                found.append({"seed": seed, "length": erring[0], **example})
+                found.append(Counterexample(seed=seed, length=erring[0], **example))
             kept += len(examples)
     return found
 
@@ -332,19 +311,15 @@ def _compiles_causally(program: rasp.Program, task: Task, longest: int) -> bool:
     return True
 
 
-def _task_entry(config: ExperimentConfig, reference: compiler.CompiledModel,
-                causal_compiles: bool) -> dict[str, Any]:
+def _task_record(config: ExperimentConfig, reference: compiler.CompiledModel,
+                 causal_compiles: bool) -> TaskRecord:
     task = config.task
-    return {"name": config.name, "program": _shown(task.program), "sop": task.sop,
-            "vocab": list(task.vocab), "train_lengths": list(task.train_lengths),
-            "test_lengths": list(task.test_lengths), "causal": task.causal,
-            "format": task.format,
-            **({"end_token": task.end_token} if task.autoregressive else {}),
-            "compiled": {"layers": reference.num_layers,
-                         "heads_per_layer": reference.heads_per_layer(),
-                         "residual_width": reference.residual_width,
-                         "parameters": reference.parameter_count(),
-                         "operations": reference.operation_count(),
-                         "compiles_causally": causal_compiles,
-                         "compile_seconds": reference.compile_seconds,
-                         "max_seq_len": reference.max_seq_len}}
+    return TaskRecord(
+        name=config.name, program=_shown(task.program), sop=task.sop, vocab=list(task.vocab),
+        train_lengths=list(task.train_lengths), test_lengths=list(task.test_lengths),
+        causal=task.causal, format=task.format, end_token=task.end_token,
+        compiled=CompiledRecord(
+            layers=reference.num_layers, heads_per_layer=reference.heads_per_layer(),
+            residual_width=reference.residual_width, parameters=reference.parameter_count(),
+            operations=reference.operation_count(), compiles_causally=causal_compiles,
+            compile_seconds=reference.compile_seconds, max_seq_len=reference.max_seq_len))

@@ -30,6 +30,7 @@ import weakref
 from typing import Any, Iterator, Optional
 
 from rasp.ast import NO_SPAN, Span
+from rasp.values import exact_key
 
 _ids = itertools.count()
 NodeTable = weakref.WeakValueDictionary
@@ -55,12 +56,12 @@ def interning(table: NodeTable) -> Iterator[None]:
 
 
 def _key_of(value: Any) -> Any:
-    """A hashable key that tells 1, 1.0 and True apart."""
+    """A hashable key of a node's parameter: a node by its id, a constant by `exact_key`."""
     if isinstance(value, Node):
         return ("node", value.id)
     if isinstance(value, tuple):
         return tuple(_key_of(v) for v in value)
-    return (type(value).__name__, value)
+    return exact_key(value)
 
 
 class Node:

@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Transformer, v_args
 
 from rasp import ast
 from rasp.errors import RaspSyntaxError
@@ -103,10 +103,6 @@ def _span(filename: str, meta) -> ast.Span:
     if getattr(meta, "empty", True):
         return ast.NO_SPAN
     return ast.Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-def _token_span(filename: str, token: Token) -> ast.Span:
-    return ast.Span(filename, token.line, token.column, token.end_line, token.end_column)
 
 
 @v_args(meta=True)

@@ -10,6 +10,9 @@ RASP values are strings, numbers (int or float) and booleans. Python's own `==` 
                     (False < True, numbers by size, strings lexicographically, tuples
                     element by element); consistent with value_key, so sorting is
                     deterministic whatever order the values came in.
+    exact_key(v)    identity of a constant as written: 1, 1.0 and True all differ, because
+                    an int and a float constant give s-ops of different types (the
+                    computation graph interns its nodes by it).
 
 The interpreter's tokens, the compiler's vocabularies, residual bases and output values, and
 the harness's classes are all keyed and sorted with these.
@@ -45,3 +48,10 @@ def value_order(value: Any) -> tuple:
     if kind == "tuple":
         return _KINDS.index(kind), tuple(value_order(item) for item in value)
     return _KINDS.index(kind), value
+
+
+def exact_key(value: Any) -> tuple:
+    """A hashable key that tells 1, 1.0 and True apart (tuples element by element)."""
+    if isinstance(value, tuple):
+        return tuple(exact_key(item) for item in value)
+    return type(value).__name__, value

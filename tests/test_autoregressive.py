@@ -13,14 +13,17 @@ import pytest
 import compiler
 import rasp
 from generalization.config import ConfigError, load_config
-from generalization import evaluate
-from generalization.evaluate import end_scores, evaluate_lengths, generate
+from generalization.evaluation import predict as evaluate
+from generalization.evaluation.metrics import end_scores
+from generalization.evaluation.predict import evaluate_lengths, generate
 from generalization.experiment import run_experiment
-from generalization.model import ModelConfig, build_model
-from generalization.report import load_results
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import build_model
+from generalization.reporting.results import load_results
 from generalization.tasks import (IGNORE_LABEL, SamplerError, Task, TaskData, continue_prompts,
                                   make_sampler)
-from generalization.train import TrainConfig, train
+from generalization.training.config import TrainConfig
+from generalization.training.loop import train
 
 SUITE = Path(__file__).resolve().parent.parent / "examples" / "suite"
 NUMBERS = tuple(str(n) for n in range(32))
@@ -299,8 +302,8 @@ def test_a_sequence_keeps_its_index_hints_while_it_grows(monkeypatch):
 
 def test_an_autoregressive_experiment_writes_the_end_token_metrics(tmp_path):
     config = load_config(write_config(tmp_path))
-    results = run_experiment(config, tmp_path / "run", progress=False)
-    assert load_results(tmp_path / "run" / "results.json") == results
+    results = run_experiment(config, tmp_path / "run", progress=False).to_dict()
+    assert load_results(tmp_path / "run" / "results.json").to_dict() == results
     assert results["task"]["compiled"]["max_seq_len"] == 9
     assert (results["task"]["format"], results["task"]["end_token"]) == ("autoregressive", "$")
     for entry in results["runs"][0]["lengths"]:

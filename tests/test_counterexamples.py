@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from generalization.counterexamples import find_counterexamples, sampler_inputs
+from generalization.evaluation.counterexamples import find_counterexamples, sampler_inputs
 from generalization.tasks import make_sampler
 
 
@@ -93,8 +93,9 @@ def test_untrained_model_against_the_program():
     from pathlib import Path
 
     import rasp
-    from generalization.evaluate import predict
-    from generalization.model import ModelConfig, build_model
+    from generalization.evaluation.predict import predict
+    from generalization.models.config import ModelConfig
+    from generalization.models.transformer import build_model
     from generalization.tasks import Task, TaskData
 
     path = Path(__file__).resolve().parent.parent / "examples" / "reverse.rasp"

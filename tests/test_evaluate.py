@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 import rasp
-from generalization import evaluate
-from generalization.evaluate import (correct_tokens, evaluate_lengths, exact_match, mean_ci95,
-                                     predict)
-from generalization.model import ModelConfig, build_model
+from generalization.evaluation import predict as evaluate
+from generalization.evaluation.metrics import correct_tokens, exact_match, mean_ci95
+from generalization.evaluation.predict import evaluate_lengths, predict
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import build_model
 from generalization.tasks import Task, TaskData
 
 REVERSE = Path(__file__).resolve().parent.parent / "examples" / "reverse.rasp"

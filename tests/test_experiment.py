@@ -12,7 +12,7 @@ import compiler
 import rasp
 from generalization.config import quick_config
 from generalization.experiment import _compiles_causally, run_experiment
-from generalization.report import load_results
+from generalization.reporting.results import load_results
 from generalization.tasks import Task
 from test_cli import assert_one_error_line, rasp as run_rasp
 
@@ -32,12 +32,12 @@ def tiny_config(**overrides):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> tuple[Path, dict]:
     run_dir = tmp_path_factory.mktemp("run")
-    return run_dir, run_experiment(tiny_config(), run_dir, progress=False)
+    return run_dir, run_experiment(tiny_config(), run_dir, progress=False).to_dict()
 
 
 def test_a_learnable_task_fits_in_distribution_and_writes_the_documented_report(finished_run):
     run_dir, results = finished_run
-    assert load_results(run_dir / "results.json") == results
+    assert load_results(run_dir / "results.json").to_dict() == results
     for name in ("report.md", "report.html", "plots/exact_match.png",
                  "plots/token_accuracy.png"):
         assert (run_dir / name).is_file(), name
@@ -65,7 +65,7 @@ def test_a_program_that_reads_later_positions_does_not_compile_causally():
 
 def test_a_rerun_reuses_finished_encodings_and_gives_the_same_metrics(finished_run):
     run_dir, results = finished_run
-    again = run_experiment(tiny_config(), run_dir, progress=False)
+    again = run_experiment(tiny_config(), run_dir, progress=False).to_dict()
     assert again["runs"] == results["runs"]
     assert again["timings"]["train_seconds"] < 1.0
 

@@ -14,14 +14,16 @@ import pytest
 
 import compiler
 import rasp
-from generalization import checkpoint
-from generalization import from_compiled as embedding
+from generalization.training import checkpoint
+from generalization.models import from_compiled as embedding
 from generalization.config import ConfigError, quick_config
 from generalization.experiment import model_config, run_experiment
-from generalization.from_compiled import from_compiled
-from generalization.model import ModelConfig, build_model
+from generalization.models.from_compiled import from_compiled
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import build_model
 from generalization.tasks import Task, TaskData
-from generalization.train import TrainConfig, train
+from generalization.training.config import TrainConfig
+from generalization.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -103,7 +105,8 @@ class Killed(Exception):
 def test_seeds_start_from_the_given_weights_and_resume_from_a_checkpoint(tmp_path, monkeypatch):
     reference, data = compiled_task("reverse.rasp", "reverse", "abc", False)
     config, params = from_compiled(reference, data)
-    settings = TrainConfig(steps=4, batch_size=8, seeds=(0, 1), eval_every=2,
+    # warmup_steps=3: the warm-up a 4-step run has (it must end before the last step).
+    settings = TrainConfig(steps=4, batch_size=8, seeds=(0, 1), eval_every=2, warmup_steps=3,
                            checkpoint_every=2, steps_per_call=2, eval_batch_size=16)
     # The compiled weights fit before any step, yet every step is taken (fine-tuning).
     tuned = train(config, settings, data, (1, 4), progress=False, initial_params=params)
@@ -142,7 +145,7 @@ def test_an_experiment_reports_compiled_initialisation_beside_training_from_scra
                           width=16, mlp_width=32, batch_size=16, warmup_steps=2, eval_every=10,
                           checkpoint_every=10, eval_batch_size=64, examples_per_length=16,
                           counterexamples=1, counterexample_budget=10)
-    results = run_experiment(config, tmp_path, progress=False)
+    results = run_experiment(config, tmp_path, progress=False).to_dict()
     scratch, compiled = results["runs"]
     assert (scratch["positions"], scratch["initialisation"]) == ("learned", "random")
     assert (compiled["positions"], compiled["initialisation"]) == ("compiled", "compiled")

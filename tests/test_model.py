@@ -14,8 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from generalization.model import ModelConfig, build_model, count_parameters
-from generalization.positions import POSITION_KINDS
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import build_model, count_parameters
+from generalization.models.config import POSITION_KINDS
 
 BATCH, LENGTH = 2, 5
 TINY = ModelConfig(vocab_size=8, num_classes=8, num_layers=2, num_heads=2, width=8,

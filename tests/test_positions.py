@@ -30,8 +30,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generalization import positions as pos
-from generalization.model import ModelConfig, build_model
+from generalization.models import positions as pos
+from generalization.models.config import POSITION_KINDS
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import build_model
 
 # One size for vocabulary, classes, width, MLP width and position table, so that every weight
 # matrix has one shape, and few batch shapes: eager JAX compiles each operation once per shape,
@@ -269,7 +271,7 @@ def test_position_ids_reject_unknown_kinds_and_overlong_inputs():
 # ------------------------------------------------------------------ masks
 
 
-@pytest.mark.parametrize("kind", pos.POSITION_KINDS)
+@pytest.mark.parametrize("kind", POSITION_KINDS)
 def test_causal_outputs_ignore_later_tokens(kind):
     tokens, ids, mask = batch(kind, seed=8)
     cut = 3
@@ -282,7 +284,7 @@ def test_causal_outputs_ignore_later_tokens(kind):
 
 
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("kind", pos.POSITION_KINDS)
+@pytest.mark.parametrize("kind", POSITION_KINDS)
 def test_outputs_at_real_positions_ignore_appended_padding(kind, causal):
     # Position ids of the padded batch; the unpadded input takes the same ids for its tokens.
     tokens, ids, _ = batch(kind, seed=9, length=PADDED)

@@ -19,11 +19,10 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from generalization.report import (
-    LengthRange, Mono, ResultsError, SCHEMA, Table, length_ranges, load_results, summary_table,
-    to_markdown, write_report,
-)
-from rasp.errors import RaspError
+from generalization.reporting.document import Mono, Table, to_markdown
+from generalization.reporting.report import write_report
+from generalization.reporting.results import ResultsError, load_results
+from generalization.reporting.summary import LengthRange, length_ranges, summary_table
 
 FIXTURE = Path(__file__).parent / "data" / "results_example.json"
 T_975_2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom (3 seeds)
@@ -105,34 +104,33 @@ def test_broken_results_write_nothing(run_dir: Path) -> None:
 
 def test_length_ranges_per_length_or_in_round_bins() -> None:
     def labels(train: list[int], test: list[int]) -> list[str]:
-        return [span.label for span in length_ranges({"train_lengths": train,
-                                                       "test_lengths": test})]
+        return [span.label for span in length_ranges(train, test)]
 
     assert labels([1, 10], [11, 16]) == ["train 1-10", "11", "12", "13", "14", "15", "16"]
     assert labels([1, 10], [11, 20]) == ["train 1-10", "11-15", "16-20"]
     assert labels([1, 10], [11, 50]) == ["train 1-10", *(f"{low}-{low + 4}"
                                                           for low in range(11, 51, 5))]
     assert labels([1, 20], [21, 62])[-1] == "61-62"  # 42 lengths: bins of 10, the last short
-    assert length_ranges({"train_lengths": [3, 3], "test_lengths": [4, 4]}) == [
+    assert length_ranges([3, 3], [4, 4]) == [
         LengthRange("train", 3, 3), LengthRange("test", 4, 4)]
 
 
 def test_summary_table_means_and_intervals_over_seeds() -> None:
     learned, rope = summary_table(load_results(FIXTURE))
-    assert (learned["positions"], learned["seeds"], learned["fitted"],
-            learned["fitted_seeds"]) == ("learned", 3, 2, [0, 1])
-    assert (rope["positions"], rope["fitted"]) == ("rope", 3)
-    assert [stats["label"] for stats in learned["ranges"]] == ["train 1-5", "6-10", "11-15"]
-    train, near, far = learned["ranges"]
+    assert (learned.positions, learned.seeds, learned.fitted,
+            learned.fitted_seeds) == ("learned", 3, 2, [0, 1])
+    assert (rope.positions, rope.fitted) == ("rope", 3)
+    assert [stats.label for stats in learned.ranges] == ["train 1-5", "6-10", "11-15"]
+    train, near, far = learned.ranges
     for stats, per_seed, fitted_mean in ((train, [1.0, 1.0, 0.5], 1.0),
                                          (near, [0.6, 0.4, 0.2], 0.5),
                                          (far, [0.0, 0.0, 0.0], 0.0)):
         mean, low, high = interval(per_seed)
-        assert stats["exact_match_mean"] == pytest.approx(mean)
-        assert stats["exact_match_ci95"] == pytest.approx([low, high])
-        assert stats["exact_match_fitted_mean"] == pytest.approx(fitted_mean)
-        assert stats["evaluated"] == 5
-    assert rope["ranges"][1]["exact_match_mean"] == pytest.approx(0.9)
+        assert stats.exact_match_mean == pytest.approx(mean)
+        assert stats.metrics["exact_match"].ci95 == pytest.approx([low, high])
+        assert stats.exact_match_fitted_mean == pytest.approx(fitted_mean)
+        assert stats.evaluated == 5
+    assert rope.ranges[1].exact_match_mean == pytest.approx(0.9)
 
 
 def test_range_without_evaluated_lengths_is_not_available(run_dir: Path) -> None:
@@ -140,8 +138,8 @@ def test_range_without_evaluated_lengths_is_not_available(run_dir: Path) -> None
     results["runs"][1]["lengths"] = [entry for entry in results["runs"][1]["lengths"]
                                      if entry["length"] <= 10]
     (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
-    far = summary_table(load_results(run_dir / "results.json"))[1]["ranges"][2]
-    assert far["evaluated"] == 0 and far["exact_match_mean"] is None
+    far = summary_table(load_results(run_dir / "results.json"))[1].ranges[2]
+    assert far.evaluated == 0 and far.exact_match_mean is None
     write_report(run_dir)
     assert ["rope", "3/3", "100.0", "90.0", "n/a"] in markdown_rows(
         (run_dir / "report.md").read_text(encoding="utf-8"))
@@ -192,58 +190,3 @@ def test_markdown_cells_show_text_as_written() -> None:
     row = to_markdown([table]).splitlines()[2]
     assert r"a\|b \*c\* x_y \_z\_" in row
     assert r'`` ["\|", "`"] ``' in row
-
-
-# ----------------------------------------------------------------- broken results
-
-
-def broken(edit) -> dict:
-    results = copy.deepcopy(fixture_results())
-    edit(results)
-    return results
-
-
-@pytest.mark.parametrize("results, key, reason", [
-    (broken(lambda r: r["runs"][0]["lengths"][3].pop("exact_match")),
-     "runs[0].lengths[3].exact_match", "missing"),
-    (broken(lambda r: r.update(schema="rasp-generalization/0")),
-     "schema", 'expected "rasp-generalization/1", got "rasp-generalization/0"'),
-    (broken(lambda r: r.pop("schema")), "schema", "missing"),
-    (broken(lambda r: r["runs"][0].update(fitted=None)), "runs[0].fitted",
-     "expected a list, got null"),
-    (broken(lambda r: r.pop("timings")), "timings", "missing"),
-    (broken(lambda r: r["runs"][1].update(fitted="yes")), "runs[1].fitted", "expected a list"),
-    (broken(lambda r: r["task"].update(train_lengths=[5, 1])), "task.train_lengths",
-     "low <= high"),
-    (broken(lambda r: r["runs"][0]["train"].update(steps=[1, True, 3])), "runs[0].train.steps[1]",
-     "expected an integer, got true"),
-    (broken(lambda r: r["runs"][1]["lengths"][0]["exact_match"].pop()),
-     "runs[1].lengths[0].exact_match", "expected 3 values (one per seed), got 2"),
-    ([], "(top level)", "expected an object"),
-])
-def test_broken_results_name_the_file_and_key(tmp_path: Path, results: object, key: str,
-                                              reason: str) -> None:
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps(results), encoding="utf-8")
-    with pytest.raises(ResultsError) as caught:
-        load_results(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: {key}: ")
-    assert reason in message and "\n" not in message
-
-
-def test_invalid_json_is_located(tmp_path: Path) -> None:
-    path = tmp_path / "results.json"
-    path.write_text('{\n  "schema": "rasp-generalization/1"\n  "created": 1\n}', encoding="utf-8")
-    with pytest.raises(RaspError) as caught:
-        load_results(path)
-    assert str(caught.value) == f"{path}:3:3: not valid JSON: Expecting ',' delimiter"
-
-
-def test_missing_results_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ResultsError, match=re.escape(str(tmp_path / "results.json"))):
-        write_report(tmp_path)
-
-
-def test_fixture_follows_the_schema() -> None:
-    assert load_results(FIXTURE)["schema"] == SCHEMA

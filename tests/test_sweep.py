@@ -20,7 +20,8 @@ from typing import Any, Iterator
 import pytest
 
 import rasp
-from generalization.sweep import MARKER, load_sweep, run_sweep
+from generalization.config import load_sweep
+from generalization.sweep import MARKER, run_sweep
 from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def finished_sweep(tmp_path_factory) -> tuple[Path, Path, dict, list[str]]:
     folder = tmp_path_factory.mktemp("sweep")
     lines: list[str] = []
     results = run_sweep(write_sweep(folder), folder / "out", workers=2, log=lines.append)
-    return folder / "sweep.toml", folder / "out", results, lines
+    return folder / "sweep.toml", folder / "out", results.to_dict(), lines
 
 
 def test_every_run_of_the_grid_runs_and_sweep_json_records_it(finished_sweep):
@@ -134,7 +135,7 @@ def test_a_rerun_skips_finished_runs_without_retraining(finished_sweep):
     sweep, out, first, _ = finished_sweep
     written = {name: (out / "runs" / name / "results.json").stat().st_mtime_ns
                for name in DONE}
-    again = run_sweep(sweep, out, workers=2, log=lambda line: None)
+    again = run_sweep(sweep, out, workers=2, log=lambda line: None).to_dict()
     for name in DONE:
         assert again["runs"][name]["status"] == "skipped"
         assert again["runs"][name]["summary"] == first["runs"][name]["summary"]
@@ -145,9 +146,9 @@ def test_a_rerun_skips_finished_runs_without_retraining(finished_sweep):
 def test_a_run_whose_config_changed_is_not_skipped_but_refuses_its_old_checkpoints(tmp_path):
     one_run = 'experiments = ["experiments/tiny.toml"]\n[overrides]\nsteps = {}'
     first = run_sweep(write_sweep(tmp_path, one_run.format(30)), tmp_path / "out", workers=1,
-                      log=lambda line: None)
+                      log=lambda line: None).to_dict()
     again = run_sweep(write_sweep(tmp_path, one_run.format(35)), tmp_path / "out", workers=1,
-                      log=lambda line: None)
+                      log=lambda line: None).to_dict()
     assert first["runs"]["copy"]["status"] == "done"
     assert again["runs"]["copy"]["status"] == "failed"
     assert "different configuration" in again["runs"]["copy"]["error"]

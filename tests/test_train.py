@@ -4,6 +4,7 @@ does not depend on how steps are cut into jitted calls, and a killed run resumes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,11 +20,14 @@ import numpy as np
 import pytest
 
 import rasp
-from generalization import checkpoint
-from generalization.evaluate import evaluate_lengths
-from generalization.model import ModelConfig
+from generalization.training import checkpoint
+from generalization.evaluation.predict import evaluate_lengths
+from generalization.models.config import ModelConfig
 from generalization.tasks import Task, TaskData
-from generalization.train import TrainConfig, masked_cross_entropy, train
+from generalization.settings import number, setting
+from generalization.training.config import TrainConfig
+from generalization.training.loop import train
+from generalization.training.steps import masked_cross_entropy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -123,6 +127,14 @@ def test_learns_reverse_with_learned_positions():
             assert all(m["exact_match"][j] >= 0.98 for m in metrics.values())
 
 
+@dataclasses.dataclass(frozen=True)
+class AnyThreshold(TrainConfig):
+    """TrainConfig also taking fit threshold 0 (every seed fits at the first check), which a
+    config refuses as useless and this test uses to stop training there."""
+
+    fit_threshold: float = setting(1.0, number("a number in [0, 1]", lambda x: 0 <= x <= 1))
+
+
 def test_fitted_seeds_freeze(reverse_data, uninterrupted):
     """A seed that fits stops changing while the others go on along their own trajectories;
     its steps and metrics are those of the check at which it fitted."""
@@ -142,7 +154,7 @@ def test_fitted_seeds_freeze(reverse_data, uninterrupted):
         assert result.in_distribution_exact_match[j] == check["exact_match"][j]
     # The seed that fitted at the first check holds the parameters of that check: those of
     # a run in which every seed fits there (threshold 0) and training stops.
-    everyone = TrainConfig(**{**RESUME_CONFIG.__dict__, "fit_threshold": 0.0})
+    everyone = AnyThreshold(**{**RESUME_CONFIG.__dict__, "fit_threshold": 0.0})
     stopped = train(model, everyone, reverse_data, (1, 5), None, progress=False)
     assert stopped.steps == [4, 4] and stopped.history[0] == {**history[0], "fitted": [True] * 2}
     frozen = first.index(threshold)
@@ -193,9 +205,9 @@ SUBPROCESS = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from generalization import checkpoint
+    from generalization.training import checkpoint
     from test_train import RESUME_CONFIG, task_data, tiny_model
-    from generalization.train import train
+    from generalization.training.loop import train
 
     save = checkpoint.save
     def slow_save(*args, **kwargs):   # leave the parent time to kill between checkpoints

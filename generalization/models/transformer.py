@@ -14,7 +14,8 @@ vector B at position 0 that every query may attend to (tracr's BOS token, the de
 of its attention): the sequence becomes [B, x_0] with position ids [0, p + 1], so a position
 table has max_position + 1 rows, and the logits of B are dropped.
 
-Attention has H heads of size d = width / H. Per head,
+The shape is a `ModelConfig` (`config.py`, plain data checked without JAX). Attention has H
+heads of size d = width / H. Per head,
 
     A = softmax(q k^T / sqrt(d) + bias),   out = A v,
 
@@ -27,43 +28,21 @@ a leading seed axis of the parameters.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from generalization import positions as pos
+from generalization.models import positions as pos
+from generalization.models.config import ModelConfig
 
-ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu}
+# The functions of `config.ACTIVATIONS`.
+ACTIVATION_FUNCTIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu}
 
 # Finite rather than -inf so that a row with every key masked (a padded query of an empty
 # input) softmaxes to uniform weights instead of NaN.
 MASKED_SCORE = -1e30
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of one learned transformer (plain data; checked by `build_model`)."""
-
-    vocab_size: int        # number of input ids including PAD (= len(vocab) + 1)
-    num_classes: int       # output classes
-    num_layers: int
-    num_heads: int
-    width: int = 64
-    mlp_width: int = 0     # 0 means 4 * width
-    positions: str = "learned"   # one of positions.POSITION_KINDS
-    max_position: int = 256      # position ids are < max_position
-    causal: bool = False
-    layer_norm: bool = True      # False: no LayerNorm anywhere (a compiled model's maths)
-    activation: str = "gelu"     # of the MLP hidden layer, one of ACTIVATIONS
-    bos: bool = False            # prepend a learned BOS vector at position 0 (module docstring)
-
-    @property
-    def hidden_width(self) -> int:
-        """Width of the MLP's hidden layer: `mlp_width`, or 4 * width when that is 0."""
-        return self.mlp_width or 4 * self.width
 
 
 class SelfAttention(hk.Module):
@@ -109,7 +88,7 @@ class Block(hk.Module):
         x = x + SelfAttention(config, name="attention")(layer_norm(config, "ln_attention", x),
                                                         positions, mask)
         hidden = linear(config.hidden_width, "mlp_in", layer_norm(config, "ln_mlp", x))
-        return x + linear(config.width, "mlp_out", ACTIVATIONS[config.activation](hidden))
+        return x + linear(config.width, "mlp_out", ACTIVATION_FUNCTIONS[config.activation](hidden))
 
 
 def linear(size: int, name: str, x: jax.Array) -> jax.Array:
@@ -130,26 +109,6 @@ def layer_norm(config: ModelConfig, name: str, x: jax.Array) -> jax.Array:
     return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True, name=name)(x)
 
 
-def check_config(config: ModelConfig) -> None:
-    """Raise ValueError naming the field when `config` describes no valid model."""
-    pos.check_kind(config.positions)
-    for field in ("vocab_size", "num_classes", "num_heads", "width", "max_position"):
-        if getattr(config, field) < 1:
-            raise ValueError(f"ModelConfig.{field} must be >= 1, got {getattr(config, field)}")
-    for field in ("num_layers", "mlp_width"):
-        if getattr(config, field) < 0:
-            raise ValueError(f"ModelConfig.{field} must be >= 0, got {getattr(config, field)}")
-    if config.width % config.num_heads:
-        raise ValueError(f"ModelConfig.width ({config.width}) must be divisible by "
-                         f"num_heads ({config.num_heads})")
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"ModelConfig.activation must be one of {', '.join(ACTIVATIONS)}, "
-                         f"got {config.activation!r}")
-    if config.positions == "rope" and (config.width // config.num_heads) % 2:
-        raise ValueError(f"positions 'rope' rotates pairs of coordinates and needs an even head "
-                         f"size, got width {config.width} / num_heads {config.num_heads}")
-
-
 def build_model(config: ModelConfig) -> hk.Transformed:
     """The model as a Haiku transform without apply rng:
 
@@ -160,7 +119,6 @@ def build_model(config: ModelConfig) -> hk.Transformed:
     `positions` come from `positions.position_ids(config.positions, ...)`; `mask` is True at
     real tokens. Outputs at padded positions are computed but meaningless.
     """
-    check_config(config)
     table_rows = config.max_position + config.bos   # the BOS takes id 0 (module docstring)
 
     def forward(tokens: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:

@@ -41,10 +41,10 @@ import haiku as hk
 import numpy as np
 
 from compiler.model import CompiledModel
-from rasp.values import value_key as token_key
-from generalization.model import ModelConfig
+from generalization.models.config import ModelConfig
 from generalization.tasks import TaskData
 from rasp.errors import RaspValueError
+from rasp.values import value_key
 
 # Largest residual or MLP width accepted: training S seeds of a wider model does not fit the
 # memory (or the patience) this harness is meant for.
@@ -95,7 +95,7 @@ def from_compiled(reference: CompiledModel, data: TaskData) -> tuple[ModelConfig
                 matrix[:, h * key_size:(h + 1) * key_size] * scale
         return out
 
-    token_rows = [reference.token_ids[token_key(token)] for token in data.vocab]
+    token_rows = [reference.token_ids[value_key(token)] for token in data.vocab]
     params: dict[str, dict[str, np.ndarray]] = {
         "token_embeddings": {"embeddings": padded(
             weights.token_embed[[reference.pad_id, *token_rows]], (data.vocab_size, width))},
@@ -115,8 +115,8 @@ def from_compiled(reference: CompiledModel, data: TaskData) -> tuple[ModelConfig
         params[f"{block}/attention/output"] = linear(per_head(layer["linear"].T).T, width, width)
         params[f"{block}/mlp_in"] = linear(layer["linear_1"], width, hidden)
         params[f"{block}/mlp_out"] = linear(layer["linear_2"], hidden, width)
-    column = {token_key(value): i for i, value in enumerate(reference.output_values)}
-    params["head"] = linear(weights.unembed[:, [column[token_key(value)]
+    column = {value_key(value): i for i, value in enumerate(reference.output_values)}
+    params["head"] = linear(weights.unembed[:, [column[value_key(value)]
                                                 for value in data.classes]],
                             width, data.num_classes)
     return config, params

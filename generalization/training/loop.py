@@ -1,32 +1,18 @@
-"""Training of the learned transformers: every seed of one configuration in one compiled program.
+"""The training loop: every seed of one model configuration trained together, with early
+stopping and checkpoints. (The maths of a step is in `steps.py`, the data in `batches.py`.)
 
-Objective of one seed on a batch with labels y[b, i] (-1 at padding, ignored):
-
-    loss = sum_{(b, i): y[b, i] != -1} -log softmax(logits[b, i])[y[b, i]]  /  #{(b, i): y != -1}
-
-Optimiser (optax): gradients clipped to global norm <= grad_clip, then AdamW with decoupled
-weight decay on the matrices only (biases and LayerNorm parameters are not decayed, as in
-nanoGPT), at the learning rate
-
-    lr(t) = peak * t / warmup                                                  t < warmup
-    lr(t) = end + (peak - end) * (1 + cos(pi * (t - warmup) / (steps - warmup))) / 2   after
-
-with end = peak * END_LR_FRACTION (optax's `warmup_cosine_decay_schedule`), t counting the
-seed's own optimiser steps.
-
-Seeds. Parameters and optimiser state carry a leading axis S, one slice per seed. Seed s starts
-from `init(PRNGKey(s))`, or every seed from the same `initial_params` when they are given (a
-model initialised from compiled weights, see `from_compiled`). Its batch at step t is
-`data.batch(rng, ...)` followed by `position_ids(kind, rng, ..., training=True)` with
-`rng = np.random.default_rng([s, t])`: the data of a step depends on (s, t) alone, so a resumed
-run regenerates exactly the batches it would have seen. Each jitted call runs a chunk of up to
-`steps_per_call` steps as a `lax.scan` over `vmap(step)` across the seeds; every batch is padded
-to the longest training input so all chunks have one shape and compile once. Chunks end at
-evaluation and checkpoint steps; a shorter chunk is filled with inactive steps that leave the
-state untouched, so the result does not depend on how the steps are cut into calls.
+Seeds. Seed s starts from `init(PRNGKey(s))`, or every seed from the same `initial_params` when
+they are given (a model initialised from compiled weights, see `models/from_compiled.py`). Its
+batch at step t is drawn from `streams.training_batch(s, t)`: the data of a step depends on
+(s, t) alone, so a resumed run regenerates exactly the batches it would have seen. Each jitted
+call runs a chunk of up to `steps_per_call` steps as a `lax.scan` over `vmap(step)` across the
+seeds; every batch is padded to the longest training input so all chunks have one shape and
+compile once. Chunks end at evaluation and checkpoint steps; a shorter chunk is filled with
+inactive steps that leave the state untouched, so the result does not depend on how the steps
+are cut into calls.
 
 Early stopping. At every multiple of `eval_every` (and at the last step) each seed still
-training is measured on a fresh batch of the training lengths (rng `[s, t, EVAL_STREAM]`,
+training is measured on a fresh batch of the training lengths (`streams.fit_check(s, t)`,
 positions as at evaluation). A seed whose exact match reaches `fit_threshold` is fitted and
 *freezes*: its later updates are masked out, so its parameters, step count and metrics stay
 those of the check at which it fitted, however long the other seeds go on. (A seed's numbers
@@ -60,55 +46,19 @@ from typing import Any, Callable
 
 import haiku as hk
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from generalization import checkpoint
-from generalization.evaluate import exact_match
-from generalization.model import ModelConfig, build_model
-from generalization.positions import position_ids
-from generalization.tasks import IGNORE_LABEL, TaskData
-
-# Final learning rate of the cosine decay as a fraction of the peak (nanoGPT's min_lr = lr / 10).
-END_LR_FRACTION = 0.1
-# Third word of the seed sequence of the in-distribution evaluation batches, so that they never
-# coincide with a training batch (whose seed sequence is [seed, step]).
-EVAL_STREAM = 1
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and bookkeeping of one training run (all seeds of one model configuration)."""
-
-    steps: int = 2000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    checkpoint_every: int = 250
-    eval_every: int = 100          # in-distribution accuracy check for early stopping/progress
-    fit_threshold: float = 1.0     # in-distribution exact match that counts as "fitted"
-    steps_per_call: int = 10       # optimiser steps per jitted call (speed only, not results)
-    eval_batch_size: int = 1024    # inputs of each in-distribution check
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "checkpoint_every", "eval_every", "steps_per_call",
-                     "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise ValueError(f"TrainConfig.seeds must be distinct non-negative integers, "
-                             f"got {self.seeds}")
-        if not 0.0 <= self.fit_threshold <= 1.0:
-            raise ValueError(f"TrainConfig.fit_threshold must be in [0, 1], "
-                             f"got {self.fit_threshold}")
+from generalization import streams
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import build_model
+from generalization.tasks.data import TaskData
+from generalization.training import checkpoint
+from generalization.training.batches import chunk_batches, empty_batch, seed_batch
+from generalization.training.config import TrainConfig
+from generalization.training.steps import (make_chunk_step, make_init, make_measure,
+                                           make_optimizer, seed_keys)
 
 
 @dataclass
@@ -144,139 +94,6 @@ class _Bookkeeping:
     def fresh(cls, seeds: int) -> _Bookkeeping:
         nan = float("nan")
         return cls(0, [0] * seeds, [False] * seeds, [nan] * seeds, [nan] * seeds, [], 0.0)
-
-
-def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean cross-entropy over the positions whose label is not -1 (0 when there are none)."""
-    valid = labels != IGNORE_LABEL
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.where(valid, labels, 0))
-    return jnp.sum(jnp.where(valid, losses, 0.0)) / jnp.maximum(jnp.sum(valid), 1)
-
-
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Clip by global norm, then AdamW on the warm-up + cosine schedule (module docstring)."""
-    warmup = min(config.warmup_steps, config.steps - 1)
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
-        decay_steps=config.steps, end_value=config.learning_rate * END_LR_FRACTION)
-    return optax.chain(
-        optax.clip_by_global_norm(config.grad_clip),
-        optax.adamw(schedule, weight_decay=config.weight_decay,
-                    mask=lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)))
-
-
-def make_init(model: hk.Transformed, optimizer: optax.GradientTransformation,
-              length: int) -> Callable[[jax.Array, Any], tuple[Any, Any]]:
-    """jit((keys[S], start) -> (params, opt_state) stacked over seeds): seed s from keys[s], or
-    every seed from `start` (one seed's params) unless it is None; one compiled program rather
-    than hundreds of dispatched small ops."""
-    tokens = jnp.zeros((1, length), jnp.int32)
-
-    def init(key, start):
-        params = model.init(key, tokens, tokens, tokens == 0) if start is None else start
-        return params, optimizer.init(params)
-
-    # vmap broadcasts the unbatched `start` to every seed.
-    return jax.jit(jax.vmap(init, in_axes=(0, None)))
-
-
-def seed_keys(seeds: tuple[int, ...]) -> jax.Array:
-    """The init keys PRNGKey(s) of the seeds, stacked."""
-    return jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
-
-
-def make_chunk_step(model: hk.Transformed,
-                    optimizer: optax.GradientTransformation) -> Callable[..., Any]:
-    """The one jitted training function:
-
-        (params[S], opt_state[S], batches, active bool[K, S]) -> (params, opt_state, loss[K, S])
-
-    with batches = (tokens, positions, mask, labels), each [K, S, B, T]: a `lax.scan` over the
-    K steps of a `vmap` over the S seeds of one optimiser step. Where active[k, s] is False the
-    step leaves seed s's state exactly as it was."""
-
-    def loss_fn(params, tokens, positions, mask, labels):
-        return masked_cross_entropy(model.apply(params, tokens, positions, mask), labels)
-
-    def seed_step(params, opt_state, batch, active):
-        loss, grads = jax.value_and_grad(loss_fn)(params, *batch)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-
-        def keep(new, old):
-            return jnp.where(active, new, old)
-
-        return (jax.tree.map(keep, new_params, params),
-                jax.tree.map(keep, new_opt_state, opt_state), loss)
-
-    all_seeds = jax.vmap(seed_step)
-
-    @jax.jit
-    def chunk_step(params, opt_state, batches, active):
-        def body(carry, step_inputs):
-            batch, step_active = step_inputs
-            params, opt_state, loss = all_seeds(*carry, batch, step_active)
-            return (params, opt_state), loss
-
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (batches, active))
-        return params, opt_state, losses
-
-    return chunk_step
-
-
-def make_measure(model: hk.Transformed) -> Callable[..., tuple[jax.Array, jax.Array]]:
-    """jit(vmap over seeds) of (params, tokens, positions, mask, labels) -> (loss, exact match),
-    each seed on its own batch."""
-
-    def one_seed(params, tokens, positions, mask, labels):
-        logits = model.apply(params, tokens, positions, mask)
-        return (masked_cross_entropy(logits, labels),
-                jnp.mean(exact_match(jnp.argmax(logits, axis=-1), labels)))
-
-    return jax.jit(jax.vmap(one_seed))
-
-
-def seed_batch(data: TaskData, model_config: ModelConfig, rng: np.random.Generator,
-               batch_size: int, lengths: tuple[int, int],
-               training: bool) -> tuple[np.ndarray, ...]:
-    """(tokens, positions, mask, labels) of one batch padded to the task's input width at
-    `lengths` (lengths[1], or an autoregressive task's longest sequence): the batch of
-    `data.batch`, then position ids drawn from the same rng for the unpadded length (padded
-    positions get id 0; they are masked keys and unlabelled)."""
-    batch = data.batch(rng, batch_size, lengths, width=data.task.input_width(lengths))
-    longest = int(batch.mask.sum(axis=1).max(initial=0))
-    positions = np.zeros_like(batch.tokens)
-    positions[:, :longest] = position_ids(model_config.positions, rng, batch_size, longest,
-                                          model_config.max_position, training)
-    return batch.tokens, positions, batch.mask, batch.labels
-
-
-def empty_batch(batch_size: int, width: int) -> tuple[np.ndarray, ...]:
-    """(tokens, positions, mask, labels) of a batch that is all padding: the stand-in for a
-    frozen seed's batch, which the vmapped programs need but whose results are discarded."""
-    zeros = np.zeros((batch_size, width), np.int32)
-    return zeros, zeros, zeros.astype(bool), np.full_like(zeros, IGNORE_LABEL)
-
-
-def chunk_batches(data: TaskData, model_config: ModelConfig, config: TrainConfig,
-                  lengths: tuple[int, int], start: int, count: int,
-                  frozen: list[bool]) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The batches [K, S, B, T] of steps start .. start+count-1 and the active mask [K, S].
-
-    Frozen seeds and the steps past `count` get empty batches (all padding) and are inactive,
-    so no data is generated for them."""
-    empty = empty_batch(config.batch_size, data.task.input_width(lengths))
-    steps = []
-    active = np.zeros((config.steps_per_call, len(config.seeds)), bool)
-    for i in range(config.steps_per_call):
-        seeds = []
-        for j, seed in enumerate(config.seeds):
-            active[i, j] = i < count and not frozen[j]
-            seeds.append(seed_batch(data, model_config, np.random.default_rng([seed, start + i]),
-                                    config.batch_size, lengths, training=True)
-                         if active[i, j] else empty)
-        steps.append([np.stack(arrays) for arrays in zip(*seeds)])
-    return tuple(np.stack(arrays) for arrays in zip(*steps)), active
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
@@ -397,7 +214,7 @@ def _check_fit(book: _Bookkeeping, params: Any, measure: Callable[..., Any], dat
     frozen = book.fitted if early_stop else [False] * len(book.fitted)
     per_seed = [empty_batch(config.eval_batch_size, data.task.input_width(lengths)) if fitted else
                 seed_batch(data, model_config,
-                           np.random.default_rng([seed, book.step, EVAL_STREAM]),
+                           streams.fit_check(seed, book.step),
                            config.eval_batch_size, lengths, training=False)
                 for seed, fitted in zip(config.seeds, frozen)]
     losses, exact = measure(params, *(np.stack(arrays) for arrays in zip(*per_seed)))

@@ -39,19 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-POSITION_KINDS: tuple[str, ...] = (
-    "learned", "offset", "nope", "sinusoidal", "rope", "alibi", "randomized", "index_hints",
-    "compiled")
+from generalization.models.config import position_kind
 
 # Wavelength base of both sinusoidal encodings and RoPE, as in the papers.
 BASE = 10000.0
-
-
-def check_kind(kind: str) -> None:
-    """Raise ValueError unless `kind` is one of `POSITION_KINDS`."""
-    if kind not in POSITION_KINDS:
-        raise ValueError(
-            f"unknown positional encoding {kind!r}; expected one of {', '.join(POSITION_KINDS)}")
 
 
 def position_ids(kind: str, rng: np.random.Generator, batch: int, length: int,
@@ -61,7 +52,7 @@ def position_ids(kind: str, rng: np.random.Generator, batch: int, length: int,
     `rng` is drawn from only by the random kinds (`randomized` and `offset` in training,
     `index_hints` always), so the same generator state gives the same ids.
     """
-    check_kind(kind)
+    position_kind(kind)   # a ValueError for an unknown kind
     if length > max_position:
         raise ValueError(
             f"positions {kind!r}: length {length} exceeds max_position {max_position}")

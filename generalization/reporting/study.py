@@ -13,7 +13,8 @@ Per task and positional encoding, with T the longest training length:
   `aggregate`/`selector_width` and per map), layers, heads and residual width; tasks are ranked
   by (operations, layers, residual width);
 * in distribution: each seed's exact match on fresh training-length inputs at the end of
-  training; a seed *fits* when it is at least FIT (0.99);
+  training; a seed *fitted* when it reached its run's `training.fit_threshold` (the run's
+  `fitted`, the same count its own report shows);
 * exact match at 1.5 T and 2 T (the evaluated lengths nearest above, `_at_least`): the mean over
   the seeds that fitted, the only ones whose extrapolation says something, and over all seeds;
 * our verdict, from the fitted seeds' mean at 2 T: "generalizes" when >= GENERALIZES (0.95),
@@ -28,18 +29,19 @@ sweep.json.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from generalization.plots import plot_study
-from generalization.report import (Block, Heading, Image, Paragraph, ResultsError, Table,
-                                   load_results, to_html, to_markdown)
+from generalization.config.sweep import PublishedOutcome
+from generalization.reporting.document import (Block, Heading, Image, Paragraph, Table, percent,
+                                               span, to_html, to_markdown)
+from generalization.reporting.plots import plot_study
+from generalization.reporting.results import (Results, RunResult, SweepEntry, SweepRecord,
+                                              load_results, load_sweep_record)
 from rasp.files import write_atomically
 
-FIT = 0.99
 GENERALIZES = 0.95
 FAILS = 0.5
 PLOT = "plots/study.png"
@@ -61,7 +63,8 @@ class StudyRow:
     train_lengths: tuple[int, int]
     test_lengths: tuple[int, int]
     seeds: int
-    fitted: int
+    fitted: int                  # seeds that reached their run's fit threshold
+    fit_threshold: float
     in_distribution: float       # mean over seeds
     at_1_5: Optional[tuple[int, float, Optional[float]]]   # (length, all seeds, fitted seeds)
     at_2: Optional[tuple[int, float, Optional[float]]]
@@ -76,11 +79,11 @@ class StudyRow:
         return "does not generalize" if fitted_at_2 < FAILS else "partly"
 
 
-def study_rows(out_dir: Path, sweep: dict[str, Any]) -> list[StudyRow]:
+def study_rows(out_dir: Path, sweep: SweepRecord) -> list[StudyRow]:
     """A row per finished run and encoding, ranked by compiled complexity."""
     rows = []
-    for name, entry in sweep["runs"].items():
-        if entry["status"] not in ("done", "skipped"):
+    for name, entry in sweep.runs.items():
+        if entry.status not in ("done", "skipped"):
             continue
         results = load_results(_run_folder(out_dir, entry) / "results.json")
         rows.extend(_rows(name, results))
@@ -92,7 +95,7 @@ def study_rows(out_dir: Path, sweep: dict[str, Any]) -> list[StudyRow]:
 def write_study(out_dir: str | Path) -> list[Path]:
     """Rebuild `study.md`, `study.html` and `plots/study.png` of a sweep's output folder."""
     out_dir = Path(out_dir)
-    sweep = _load_sweep_summary(out_dir / "sweep.json")
+    sweep = load_sweep_record(out_dir / "sweep.json")
     rows = study_rows(out_dir, sweep)
     one_encoding = len({row.positions for row in rows}) == 1
     image = plot_study([(row.task if one_encoding else f"{row.task} ({row.positions})",
@@ -106,18 +109,18 @@ def write_study(out_dir: str | Path) -> list[Path]:
     return [markdown, page, out_dir / PLOT]
 
 
-def study_blocks(sweep: dict[str, Any], rows: list[StudyRow]) -> list[Block]:
+def study_blocks(sweep: SweepRecord, rows: list[StudyRow]) -> list[Block]:
     """The study page, in order, independent of how it is rendered."""
-    published = sweep.get("published", {})
     return [
-        Heading(f"Study: {sweep['name']}: compiled complexity against length generalization", 1),
+        Heading(f"Study: {sweep.name}: compiled complexity against length generalization", 1),
         Paragraph(_INTRODUCTION),
-        *([Paragraph(sweep["note"])] if sweep.get("note") else []),
+        *([Paragraph(sweep.note)] if sweep.note else []),
         Paragraph(_timing(sweep)),
         Heading("Tasks ranked by compiled complexity"),
         Paragraph(f"Exact match in %, at the evaluated lengths nearest 1.5x and 2x the longest "
-                  f"training length; \"fitted\" counts seeds with in-distribution exact match "
-                  f">= {FIT:.0%}, and the first figure of each cell averages those seeds only "
+                  f"training length; \"fitted\" counts the seeds whose in-distribution exact "
+                  f"match reached their run's fit threshold ({_thresholds(rows)}), as in each "
+                  f"run's report, and the first figure of each cell averages those seeds only "
                   f"(the second, in brackets, all seeds)."),
         _ranking_table(rows),
         Image(PLOT, "exact match at 2x the training length against compiled operations"),
@@ -128,7 +131,7 @@ def study_blocks(sweep: dict[str, Any], rows: list[StudyRow]) -> list[Block]:
                   f"lengths, positions, model sizes), which differ from ours (the ranking "
                   f"table's lengths and each run's config); agreement compares verdicts, not "
                   f"figures."),
-        _published_table(rows, published),
+        _published_table(rows, sweep.published),
         Heading("Failed or unfinished runs"),
         _unfinished(sweep),
     ]
@@ -143,39 +146,43 @@ _INTRODUCTION = (
     "per-length detail and counterexamples.")
 
 
-def _rows(run_name: str, results: dict[str, Any]) -> list[StudyRow]:
-    task = results["task"]
-    compiled = task["compiled"]
-    high = task["train_lengths"][1]
+def _rows(run_name: str, results: Results) -> list[StudyRow]:
+    task = results.task
+    compiled = task.compiled
+    high = task.train_lengths[1]
     rows = []
-    for run in results["runs"]:
-        in_distribution = run["train"]["in_distribution_exact_match"]
-        fitted = [value >= FIT for value in in_distribution]
+    for run in results.runs:
+        in_distribution = run.train.in_distribution_exact_match
         rows.append(StudyRow(
-            task=task["name"], positions=run["positions"], run=run_name,
-            operations=compiled.get("operations"), layers=compiled["layers"],
-            heads=sum(compiled["heads_per_layer"]), residual_width=compiled["residual_width"],
-            parameters=compiled["parameters"], causal=task["causal"],
-            train_lengths=tuple(task["train_lengths"]), test_lengths=tuple(task["test_lengths"]),
-            seeds=len(run["seeds"]), fitted=sum(fitted),
+            task=task.name, positions=run.positions, run=run_name,
+            operations=compiled.operations, layers=compiled.layers,
+            heads=sum(compiled.heads_per_layer), residual_width=compiled.residual_width,
+            parameters=compiled.parameters, causal=task.causal,
+            train_lengths=tuple(task.train_lengths), test_lengths=tuple(task.test_lengths),
+            seeds=len(run.seeds), fitted=sum(run.fitted), fit_threshold=results.fit_threshold,
             in_distribution=sum(in_distribution) / len(in_distribution),
-            at_1_5=_at_least(run, math.ceil(1.5 * high), fitted),
-            at_2=_at_least(run, 2 * high, fitted)))
+            at_1_5=_at_least(run, math.ceil(1.5 * high)),
+            at_2=_at_least(run, 2 * high)))
     return rows
 
 
-def _at_least(run: dict[str, Any], length: int, fitted: list[bool]
-              ) -> Optional[tuple[int, float, Optional[float]]]:
+def _at_least(run: RunResult, length: int) -> Optional[tuple[int, float, Optional[float]]]:
     """(length, mean over seeds, mean over fitted seeds or None) at the shortest evaluated
     length >= `length`; None when no such length was evaluated."""
-    entries = [entry for entry in run["lengths"] if entry["length"] >= length]
+    entries = [entry for entry in run.lengths if entry.length >= length]
     if not entries:
         return None
-    entry = min(entries, key=lambda entry: entry["length"])
-    values = entry["exact_match"]
-    chosen = [value for value, ok in zip(values, fitted) if ok]
-    return (entry["length"], sum(values) / len(values),
+    entry = min(entries, key=lambda entry: entry.length)
+    values = entry.exact_match
+    chosen = [value for value, ok in zip(values, run.fitted) if ok]
+    return (entry.length, sum(values) / len(values),
             sum(chosen) / len(chosen) if chosen else None)
+
+
+def _thresholds(rows: list[StudyRow]) -> str:
+    """The runs' fit thresholds, as percentages ("100%")."""
+    return ", ".join(f"{threshold:.0%}" for threshold in sorted({row.fit_threshold
+                                                                  for row in rows}))
 
 
 def _ranking_table(rows: list[StudyRow]) -> Table:
@@ -185,13 +192,13 @@ def _ranking_table(rows: list[StudyRow]) -> Table:
     return Table(header, tuple(
         (row.task, row.positions, _count(row.operations), str(row.layers), str(row.heads),
          str(row.residual_width), f"{row.parameters:,}", "yes" if row.causal else "no",
-         f"{_span(row.train_lengths)} / {_span(row.test_lengths)}",
-         f"{row.fitted}/{row.seeds}", _percent(row.in_distribution), _at(row.at_1_5),
+         f"{span(row.train_lengths)} / {span(row.test_lengths)}",
+         f"{row.fitted}/{row.seeds}", percent(row.in_distribution), _at(row.at_1_5),
          _at(row.at_2), row.verdict)
         for row in rows))
 
 
-def _published_table(rows: list[StudyRow], published: dict[str, Any]) -> Table:
+def _published_table(rows: list[StudyRow], published: dict[str, PublishedOutcome]) -> Table:
     header = ("task", "positions", "published", "source", "ours at 1.5x", "ours at 2x",
               "our verdict", "agreement")
     table_rows = []
@@ -200,9 +207,9 @@ def _published_table(rows: list[StudyRow], published: dict[str, Any]) -> Table:
         if paper is None:
             claim, source, agreement = "none given", "", "n/a"
         else:
-            claim = (("generalizes" if paper["generalizes"] else "does not generalize") +
-                     (f": {paper['result']}" if paper.get("result") else ""))
-            source, agreement = paper.get("source", ""), _agreement(row, paper["generalizes"])
+            claim = (("generalizes" if paper.generalizes else "does not generalize") +
+                     (f": {paper.result}" if paper.result else ""))
+            source, agreement = paper.source or "", _agreement(row, paper.generalizes)
         table_rows.append((row.task, row.positions, claim, source, _at(row.at_1_5),
                            _at(row.at_2), row.verdict, agreement))
     return Table(header, tuple(table_rows))
@@ -215,44 +222,33 @@ def _agreement(row: StudyRow, generalizes: bool) -> str:
     return "agrees" if ours == generalizes else "differs"
 
 
-def _unfinished(sweep: dict[str, Any]) -> Block:
-    failed = [(name, entry["status"], entry.get("error", ""))
-              for name, entry in sweep["runs"].items()
-              if entry["status"] not in ("done", "skipped")]
+def _unfinished(sweep: SweepRecord) -> Block:
+    failed = [(name, entry.status, entry.error or "")
+              for name, entry in sweep.runs.items()
+              if entry.status not in ("done", "skipped")]
     if not failed:
         return Paragraph("None: every run of the sweep finished.")
     return Table(("run", "status", "error"), tuple(failed))
 
 
-def _timing(sweep: dict[str, Any]) -> str:
-    runs = [entry for entry in sweep["runs"].values() if entry["seconds"] is not None]
-    total = sum(entry["seconds"] for entry in runs)
-    wall = sweep.get("wall_seconds")
-    machine = sweep.get("machine", {})
-    where = f" on {machine['cpus']} CPU cores ({machine['backend']})" if machine else ""
+def _timing(sweep: SweepRecord) -> str:
+    runs = [entry for entry in sweep.runs.values() if entry.seconds is not None]
+    total = sum(entry.seconds for entry in runs)
+    wall = sweep.wall_seconds
+    machine = sweep.machine
+    where = f" on {machine.cpus} CPU cores ({machine.backend})" if machine else ""
     shown = (f"Wall time of the sweep's last invocation{where}: {_minutes(wall)}"
              if wall is not None else "Wall time not recorded")
-    skipped = sum(entry["status"] == "skipped" for entry in sweep["runs"].values())
+    skipped = sum(entry.status == "skipped" for entry in sweep.runs.values())
     note = (f" ({skipped} runs finished in an earlier invocation and were skipped, so the "
             f"whole suite took longer)" if skipped else "")
     return f"{shown}{note}; the runs' own times add up to {_minutes(total)}."
 
 
-def _load_sweep_summary(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no sweep summary here",
-                           hint="pass the output folder of `rasp sweep`") from None
-    except json.JSONDecodeError as error:
-        raise ResultsError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: "
-                           f"{error.msg}") from None
-
-
-def _run_folder(out_dir: Path, entry: dict[str, Any]) -> Path:
+def _run_folder(out_dir: Path, entry: SweepEntry) -> Path:
     """A run's folder: the one in this output folder (which may have been moved or copied
     since the sweep recorded it), else the recorded one."""
-    recorded = Path(entry["run_dir"])
+    recorded = Path(entry.run_dir)
     here = out_dir / "runs" / recorded.name
     return here if here.is_dir() else recorded
 
@@ -268,15 +264,7 @@ def _at(value: Optional[tuple[int, float, Optional[float]]]) -> str:
     if value is None:
         return "n/a"
     length, everyone, fitted = value
-    return f"{_percent(fitted)} ({_percent(everyone)}) at {length}"
-
-
-def _span(bounds: tuple[int, int]) -> str:
-    return f"{bounds[0]}-{bounds[1]}"
-
-
-def _percent(value: Optional[float]) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
+    return f"{percent(fitted)} ({percent(everyone)}) at {length}"
 
 
 def _count(value: Optional[int]) -> str:

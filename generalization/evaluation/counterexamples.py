@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from generalization.tasks import Sampler
+from generalization.tasks.samplers import Sampler
 
 Predictor = Callable[[list[list]], list[list]]
 

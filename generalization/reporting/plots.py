@@ -21,26 +21,28 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-# (file name in plots/, key prefix in a results.json length entry, axis label)
+from generalization.reporting.results import Results, RunResult
+
+# (file name in plots/, metric of a results.json length entry, axis label)
 METRICS: tuple[tuple[str, str, str], ...] = (
     ("exact_match.png", "exact_match", "exact match"),
     ("token_accuracy.png", "token_accuracy", "token accuracy"),
 )
 
 
-def plot_metric(results: dict, metric: str, label: str) -> bytes:
+def plot_metric(results: Results, metric: str, label: str) -> bytes:
     """The PNG of `metric` ("exact_match" or "token_accuracy") against input length."""
     figure = Figure(figsize=(7.0, 4.0), dpi=110)
     FigureCanvasAgg(figure)  # attaches the Agg canvas that savefig renders with
     axes = figure.add_subplot()
-    low, high = results["task"]["train_lengths"]
+    low, high = results.task.train_lengths
     axes.axvspan(low - 0.5, high + 0.5, color="0.88", label=f"training lengths {low}-{high}")
-    for run in results["runs"]:
+    for run in results.runs:
         _plot_run(axes, run, metric)
     axes.set_xlabel("input length")
     axes.set_ylabel(label)
     axes.set_ylim(-0.03, 1.03)
-    axes.set_title(f"{results['task']['name']}: {label} against length "
+    axes.set_title(f"{results.task.name}: {label} against length "
                    f"(mean over seeds, 95% interval)", fontsize=10)
     axes.grid(True, color="0.8", linewidth=0.5)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # lengths are whole numbers
@@ -84,14 +86,14 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _plot_run(axes: Axes, run: dict, metric: str) -> None:
+def _plot_run(axes: Axes, run: RunResult, metric: str) -> None:
     """One encoding's line and its seed-interval band."""
-    entries = sorted(run["lengths"], key=lambda entry: entry["length"])
-    lengths = [entry["length"] for entry in entries]
-    means = [entry[f"{metric}_mean"] for entry in entries]
-    lows = [entry[f"{metric}_ci95"][0] for entry in entries]
-    highs = [entry[f"{metric}_ci95"][1] for entry in entries]
-    fitted = sum(run["fitted"])
+    entries = sorted(run.lengths, key=lambda entry: entry.length)
+    lengths = [entry.length for entry in entries]
+    means = [getattr(entry, f"{metric}_mean") for entry in entries]
+    lows = [getattr(entry, f"{metric}_ci95")[0] for entry in entries]
+    highs = [getattr(entry, f"{metric}_ci95")[1] for entry in entries]
+    fitted = sum(run.fitted)
     (line,) = axes.plot(lengths, means, marker="o", markersize=3, linewidth=1.5,
-                        label=f"{run['positions']} ({fitted}/{len(run['seeds'])} seeds fitted)")
+                        label=f"{run.positions} ({fitted}/{len(run.seeds)} seeds fitted)")
     axes.fill_between(lengths, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)

@@ -1,0 +1,176 @@
+"""Sweep files: experiment configs crossed with a grid of settings, checked up front.
+
+    sweep = load_sweep("examples/sweeps/contrast.toml")
+    [(run.name, run.config) for run in sweep.runs]
+
+A sweep file lists experiment configs and the settings to cross them with:
+
+    name = "contrast"                                   # default: the file's stem
+    experiments = ["../suite/sort.toml", "../suite/parity.toml"]   # relative to this file
+    note = "..."                   # a paragraph for the study page: the setting, caveats
+    [grid]                         # every combination of these values, for every experiment
+    positions = [["learned"], ["rope"]]                 # each value replaces [model] positions
+    width = [64]
+    [overrides]                    # applied to every run
+    steps = 2000
+    [published.sort]               # the published outcome of the experiment named `sort`
+    generalizes = true                                   # required
+    result = "0.9998 exact match at 51-100"
+    source = "Huang et al. 2025, learned absolute positions, trained up to 50"
+
+A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
+[evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section
+(`sampler = "unique"` is short for `sampler = {name = "unique"}`). Each experiment x grid
+point is one run, named after the experiment and the grid values
+(`sort-positions=learned-width=64`). Every run's config is built and checked as a file's
+would be, so a mistake is one `ConfigError` naming the sweep file and the key before
+anything trains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from generalization.config.experiment import (SECTION_OF, VARIABLE_TASK_KEYS, ExperimentConfig,
+                                              config_from_dict, load_config, set_setting)
+from generalization.settings import (Checked, ConfigError, Table, boolean, optional,
+                                          read_toml, safe_name, setting, text)
+from rasp.errors import did_you_mean
+
+
+@dataclass(frozen=True)
+class PublishedOutcome(Checked):
+    """What a paper reports for an experiment's task, to set beside ours on the study page."""
+
+    generalizes: bool = setting(rule=boolean)
+    result: str | None = setting(None, optional(text))   # the published figures, as words
+    source: str | None = setting(None, optional(text))   # who measured them, in what setting
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: its name, the experiment file it came from, its checked config."""
+
+    name: str
+    experiment: Path
+    config: ExperimentConfig
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A checked sweep file: its name and every run, in order."""
+
+    name: str
+    path: Path
+    runs: tuple[SweepRun, ...]
+    published: dict[str, PublishedOutcome]   # experiment name -> its published outcome
+    note: str                                 # shown on the study page, under its title
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep file and build and check every run's config; `ConfigError` on a mistake."""
+    path = Path(path)
+    top = Table(str(path), None, read_toml(path))
+    name = top.get("name", path.stem, safe_name)
+    experiments = _experiments(top, path.parent)
+    grid = _settings(top.sub("grid", {}), in_grid=True)
+    overrides = _settings(top.sub("overrides", {}), in_grid=False)
+    both = sorted(grid.keys() & overrides.keys())
+    if both:
+        raise top.error(f"[overrides] {both[0]}", "is also in [grid]; keep one of them")
+    runs = [_build_run(top, experiment, config, point, overrides)
+            for experiment, config in experiments
+            for point in (dict(zip(grid, values)) for values in product(*grid.values()))]
+    names = [run.name for run in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise top.error("experiments", f"two runs are both named `{duplicates[0]}`",
+                        "give the experiments different `name`s")
+    published = _published(top.sub("published", {}), {run.config.name for run in runs})
+    note = top.get("note", "", text)
+    top.finish()
+    return Sweep(name, path, tuple(runs), published, note)
+
+
+def _experiments(top: Table, base: Path) -> list[tuple[Path, ExperimentConfig]]:
+    """The listed experiment configs, loaded (paths are relative to the sweep file)."""
+    value = top.get("experiments", None)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise top.error("experiments", f"must be a non-empty list of config paths, got "
+                        f"{value!r}", 'e.g. experiments = ["../suite/sort.toml"]')
+    loaded = []
+    for entry in value:
+        path = (base / entry).resolve()
+        try:
+            loaded.append((path, load_config(path)))
+        except ConfigError as error:
+            raise top.error("experiments", f"{entry}: {error.located()}", error.hint) from None
+    return loaded
+
+
+def _settings(table: Table, in_grid: bool) -> dict[str, Any]:
+    """A [grid] (each key a non-empty list of values) or [overrides] table, keys checked; the
+    values are checked when each run's config is built."""
+    for key, values in table.data.items():
+        if key not in SECTION_OF:
+            raise table.error(key, "not a setting a sweep can vary",
+                              did_you_mean(key, SECTION_OF) or
+                              f"use a key of [model], [training], [evaluation] or one of "
+                              f"{', '.join(VARIABLE_TASK_KEYS)}")
+        if in_grid and (not isinstance(values, list) or not values):
+            raise table.error(key, f"must be a non-empty list of values, got {values!r}",
+                              f"e.g. {key} = [{values!r}]")
+    return dict(table.data)
+
+
+def _published(table: Table, experiments: set[str]) -> dict[str, PublishedOutcome]:
+    """The [published.<experiment>] tables, each naming an experiment of the sweep."""
+    published = {}
+    for experiment, outcome in table.data.items():
+        if experiment not in experiments:
+            raise table.error(experiment, "not the name of an experiment of this sweep",
+                              did_you_mean(experiment, experiments) or
+                              f"experiments: {', '.join(sorted(experiments))}")
+        if not isinstance(outcome, dict) or "generalizes" not in outcome:
+            raise table.error(experiment, "needs generalizes = true or false",
+                              "optional: result and source, as strings")
+        published[experiment] = table.sub(experiment).build(PublishedOutcome)
+    return published
+
+
+def _build_run(top: Table, experiment: Path, config: ExperimentConfig,
+               point: dict[str, Any], overrides: dict[str, Any]) -> SweepRun:
+    """The run of one experiment at one grid point, its config checked as a file's would be."""
+    name = _run_name(config.name, point)
+    data = config.to_dict()   # keeps the experiment's name: reports name the task
+    for key, value in {**overrides, **point}.items():
+        set_setting(data, key, value)
+    try:
+        built = config_from_dict(data, top.source, experiment.parent, path=config.path)
+    except ConfigError as error:
+        table = "grid" if error.key in point else "overrides" if error.key in overrides \
+            else None
+        raise top.error(f"[{table}] {error.key}" if table else "experiments",
+                        f"run `{name}` ({experiment.name}): {error.message}",
+                        error.hint) from None
+    return SweepRun(name, experiment, built)
+
+
+def _run_name(experiment: str, point: dict[str, Any]) -> str:
+    """`sort-positions=learned-width=64`: stable, and safe as a folder name."""
+    parts = [experiment, *(f"{key}={_shown_value(value)}" for key, value in point.items())]
+    return re.sub(r"[^\w.=+-]", "_", "-".join(parts))
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(_shown_value(item) for item in value)
+    if isinstance(value, dict):
+        return "+".join(_shown_value(item) for item in value.values())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

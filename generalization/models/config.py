@@ -1,0 +1,73 @@
+"""What a learned model may be, as plain data: `ModelConfig`, the positional encodings and
+activations there are, and the rule that the width splits into heads. No JAX here: the
+experiment config checks its `[model]` section with these same rules without loading it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from generalization.settings import Checked, Invalid, at_least, boolean, setting
+
+# Every positional encoding (`positions.py` has the table of what each does).
+POSITION_KINDS: tuple[str, ...] = (
+    "learned", "offset", "nope", "sinusoidal", "rope", "alibi", "randomized", "index_hints",
+    "compiled")
+# Activations of the MLP's hidden layer (the functions are in `transformer.py`).
+ACTIVATIONS: tuple[str, ...] = ("gelu", "relu")
+
+
+def position_kind(value: Any) -> str:
+    """One of POSITION_KINDS."""
+    if value not in POSITION_KINDS:
+        raise Invalid(f"unknown positional encoding {value!r}; expected one of "
+                      f"{', '.join(POSITION_KINDS)}")
+    return value
+
+
+def activation_name(value: Any) -> str:
+    """One of ACTIVATIONS."""
+    if value not in ACTIVATIONS:
+        raise Invalid(f"must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
+    return value
+
+
+def head_split_problem(width: int, heads: int, rope: bool, heads_name: str) -> str | None:
+    """Why a residual of `width` cannot be cut into `heads` heads, or None when it can: heads
+    must divide the width, and RoPE, which rotates pairs of coordinates, needs an even head
+    size. `heads_name` is what the message calls the number of heads."""
+    if width % heads:
+        return f"must be divisible by {heads_name} ({heads}), got {width}"
+    if rope and width // heads % 2:
+        return (f"RoPE rotates pairs of dimensions: 'rope' needs an even head size, so width / "
+                f"heads must be even, got {width} / {heads}")
+    return None
+
+
+@dataclass(frozen=True)
+class ModelConfig(Checked):
+    """Shape of one learned transformer (see `transformer.py` for the maths)."""
+
+    vocab_size: int = setting(rule=at_least(1))    # input ids including PAD (len(vocab) + 1)
+    num_classes: int = setting(rule=at_least(1))   # output classes
+    num_layers: int = setting(rule=at_least(0))
+    num_heads: int = setting(rule=at_least(1))
+    width: int = setting(64, at_least(1))
+    mlp_width: int = setting(0, at_least(0))       # 0 means 4 * width
+    positions: str = setting("learned", position_kind)
+    max_position: int = setting(256, at_least(1))  # position ids are < max_position
+    causal: bool = setting(False, boolean)
+    layer_norm: bool = setting(True, boolean)      # False: no LayerNorm (a compiled model's maths)
+    activation: str = setting("gelu", activation_name)  # of the MLP's hidden layer
+    bos: bool = setting(False, boolean)            # prepend a learned BOS vector at position 0
+
+    def cross_check(self) -> None:
+        problem = head_split_problem(self.width, self.num_heads, self.positions == "rope",
+                                     "num_heads")
+        if problem:
+            raise Invalid(f"({self.width}) {problem}", key="width")
+
+    @property
+    def hidden_width(self) -> int:
+        """Width of the MLP's hidden layer: `mlp_width`, or 4 * width when that is 0."""
+        return self.mlp_width or 4 * self.width

@@ -1,0 +1,45 @@
+"""Where every random draw of a run comes from: one numpy generator per purpose, seeded by a
+documented sequence, so that each draw depends on what it is for alone, a resumed or repeated
+run sees exactly the same data, and no two purposes ever share a stream.
+
+| purpose                                      | generator                                  |
+|----------------------------------------------|--------------------------------------------|
+| training batch of seed s at step t           | default_rng([s, t])                        |
+| in-distribution fit check of seed s at step t | default_rng([s, t, FIT_CHECK])             |
+| evaluation set of length n (inputs)          | default_rng([EVALUATION_SET, n])           |
+| evaluation position ids at length n          | default_rng(n)                             |
+| position ids of predictions and generation   | default_rng(0)                             |
+
+Seed s's initial parameters come from `jax.random.PRNGKey(s)` (`training.steps.seed_keys`).
+A training batch's sequence has two words and the others have three or one, or start with
+EVALUATION_SET (larger than any seed used here), so the streams never coincide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Third word of the seed sequence of the in-distribution checks.
+FIT_CHECK = 1
+# First word of the seed sequence of the evaluation sets.
+EVALUATION_SET = 7919
+
+
+def training_batch(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step])
+
+
+def fit_check(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step, FIT_CHECK])
+
+
+def evaluation_set(length: int) -> np.random.Generator:
+    return np.random.default_rng([EVALUATION_SET, length])
+
+
+def evaluation_positions(length: int) -> np.random.Generator:
+    return np.random.default_rng(length)
+
+
+def prediction_positions() -> np.random.Generator:
+    return np.random.default_rng(0)
