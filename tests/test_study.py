@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from generalization.reporting.results import load_sweep_record
+from generalization.reporting.results import load_results, load_sweep_record
 from generalization.reporting.study import study_rows, write_study
+from generalization.reporting.summary import summary_table
 from test_cli import assert_one_error_line, rasp
 from test_report import fixture_results, markdown_rows
 
@@ -142,3 +143,16 @@ def test_the_bundled_contrast_study_is_what_its_sweep_and_runs_give(tmp_path: Pa
         encoding="utf-8")
     sweep = json.loads((bundled / "sweep.json").read_text(encoding="utf-8"))
     assert sweep["wall_seconds"] <= 30 * 60 and sweep["counts"]["done"] == 7
+
+
+def test_every_run_shows_the_same_fitted_seeds_on_the_study_page_as_in_its_report() -> None:
+    """One meaning of "fitted": a run's fit threshold, on the study page as in its report."""
+    bundled = Path(__file__).resolve().parent.parent / "examples" / "reports" / "contrast"
+    rows = study_rows(bundled, load_sweep_record(bundled / "sweep.json"))
+    assert len(rows) == 7
+    for row in rows:
+        results = load_results(bundled / "runs" / row.run / "results.json")
+        [summary] = [entry for entry in summary_table(results) if entry.positions == row.positions]
+        assert (row.fitted, row.seeds) == (summary.fitted, summary.seeds), row.task
+    sort = next(row for row in rows if row.task == "sort")
+    assert sort.fitted == 1   # the run's report says 1/3; in-distribution 100%, 99.9%, 99.7%
