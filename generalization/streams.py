@@ -1,6 +1,6 @@
 """Where every random draw of a run comes from: one numpy generator per purpose, seeded by a
-documented sequence, so that each draw depends on what it is for alone, a resumed or repeated
-run sees exactly the same data, and no two purposes ever share a stream.
+documented sequence, so that each draw depends on what it is for alone and a resumed or
+repeated run sees exactly the same data.
 
 | purpose                                      | generator                                  |
 |----------------------------------------------|--------------------------------------------|
@@ -11,8 +11,10 @@ run sees exactly the same data, and no two purposes ever share a stream.
 | position ids of predictions and generation   | default_rng(0)                             |
 
 Seed s's initial parameters come from `jax.random.PRNGKey(s)` (`training.steps.seed_keys`).
-A training batch's sequence has two words and the others have three or one, or start with
-EVALUATION_SET (larger than any seed used here), so the streams never coincide.
+Sequences of different lengths never give the same stream, so the only two that can meet are
+a training batch and an evaluation set: seed EVALUATION_SET (7919) at step n would train on the
+evaluation inputs of length n. Do not use that seed; the values are kept as they are so that
+earlier runs reproduce.
 """
 
 from __future__ import annotations
