@@ -11,10 +11,10 @@ repeated run sees exactly the same data.
 | position ids of predictions and generation   | default_rng(0)                             |
 
 Seed s's initial parameters come from `jax.random.PRNGKey(s)` (`training.steps.seed_keys`).
-Sequences of different lengths never give the same stream, so the only two that can meet are
+Sequences of different lengths never give the same stream, so the only two that could meet are
 a training batch and an evaluation set: seed EVALUATION_SET (7919) at step n would train on the
-evaluation inputs of length n. Do not use that seed; the values are kept as they are so that
-earlier runs reproduce.
+evaluation inputs of length n. `TrainConfig` refuses that seed, so no two purposes share a
+stream (the values are kept as they were so that earlier runs reproduce).
 """
 
 from __future__ import annotations

@@ -164,6 +164,7 @@ BAD = [
     ("training", "seeds", [-1], "must be a non-empty list of non-negative integers"),
     ("training", "seeds", 3, "must be a non-empty list of non-negative integers"),
     ("training", "seeds", [0, 0], "lists a seed twice"),
+    ("training", "seeds", [0, 7919], "must not include 7919: that seed's training batches"),
     ("training", "checkpoint_every", 0, "must be a positive integer"),
     ("training", "eval_every", 0, "must be a positive integer"),
     ("training", "fit_threshold", 1.5, "must be a number in (0, 1]"),

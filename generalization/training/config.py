@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generalization import streams
 from generalization.settings import (Checked, Invalid, distinct, fraction, is_int,
                                           non_negative_int, non_negative_number, positive_int,
                                           positive_number, setting, show)
@@ -18,6 +19,10 @@ def seed_list(value: object) -> tuple[int, ...]:
         raise Invalid(f"must be a non-empty list of non-negative integers, got {show(value)}",
                       hint="e.g. seeds = [0, 1, 2]")
     distinct(value, "a seed")
+    if streams.EVALUATION_SET in value:
+        raise Invalid(f"must not include {streams.EVALUATION_SET}: that seed's training batches "
+                      f"would be the evaluation sets (`generalization.streams`)",
+                      hint="choose another seed")
     return tuple(value)
 
 
