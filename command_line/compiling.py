@@ -14,7 +14,8 @@ from typing import Optional
 import compiler
 import rasp
 from compiler.verify import Difference, compare
-from rasp.files import writing_atomically
+from rasp import limits
+from rasp.files import output_folder, writing_atomically
 from rasp.graph import Sop
 from rasp.inputs import parse_input
 
@@ -27,10 +28,18 @@ def parse_vocab(text: str) -> list:
     return parse_input(text, origin="--vocab")
 
 
+def length_limit(large: bool) -> int:
+    """The largest --max-len accepted, with or without --large."""
+    return limits.MAX_LARGE_COMPILE_LENGTH if large else limits.MAX_COMPILE_LENGTH
+
+
 def compile_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,
-                    out: Optional[Path], search_path: list[Path]) -> int:
+                    out: Optional[Path], large: bool, search_path: list[Path]) -> int:
+    if out is not None:
+        output_folder(out)
     program = rasp.load(file, search_path=search_path)
-    model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal)
+    model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal,
+                             length_limit=length_limit(large))
     print(summary(model))
     print(f"exactness check: equal to the interpreter on all {model.verified_inputs:,} "
           f"sampled inputs (every short input and random ones up to length {max_len})")
@@ -58,10 +67,11 @@ def summary(model: compiler.CompiledModel) -> str:
 
 
 def check_command(file: Path, sop: str, vocab: str, max_len: int, exhaustive: bool,
-                  examples: int, search_path: list[Path]) -> int:
+                  examples: int, large: bool, search_path: list[Path]) -> int:
     program = rasp.load(file, search_path=search_path)
     tokens = parse_vocab(vocab)
-    model = compiler.compile(program, sop, tokens, max_len, verify=False)
+    model = compiler.compile(program, sop, tokens, max_len, verify=False,
+                             length_limit=length_limit(large))
     node = program.sop(sop)
     started = time.perf_counter()
     if exhaustive:
@@ -118,15 +128,18 @@ def _search(node: Sop, model: compiler.CompiledModel, tokens: list, max_len: int
 
 
 def inspect_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,
-                    input_text: Optional[str], out: Optional[Path],
+                    input_text: Optional[str], out: Optional[Path], large: bool,
                     search_path: list[Path]) -> int:
+    folder = out or Path(f"{sop}_attention")
+    if input_text is not None:
+        output_folder(folder)
     program = rasp.load(file, search_path=search_path)
-    model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal)
+    model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal,
+                             length_limit=length_limit(large))
     print(summary(model))
     if input_text is None:
         return 0
     tokens = parse_input(input_text, origin="--input")
-    folder = out or Path(f"{sop}_attention")
     paths = save_attention_heatmaps(model, tokens, folder)
     print(f"attention on {tokens!r}: {len(paths)} heatmaps in {folder}/")
     return 0

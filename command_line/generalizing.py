@@ -19,6 +19,7 @@ from generalization.reporting.results import Results, load_results
 from generalization.reporting.study import write_study
 from generalization.reporting.summary import summary_table
 from rasp.errors import RaspValueError
+from rasp.files import output_folder
 from rasp.inputs import parse_input
 
 
@@ -26,7 +27,7 @@ def generalize_command(target: Path, run_dir: Optional[Path], sop: Optional[str]
                        vocab: Optional[str], train_len: Optional[str], test_len: Optional[str],
                        overrides: dict[str, Any]) -> int:
     config = _config(target, sop, vocab, train_len, test_len, overrides)
-    run_dir = run_dir or Path("runs") / config.name
+    run_dir = output_folder(run_dir or Path("runs") / config.name)
     results = run_experiment(config, run_dir, progress=True,
                              log=lambda line: print(line, file=sys.stderr))
     print(_summary(results))
@@ -69,6 +70,8 @@ def _config(target: Path, sop: Optional[str], vocab: Optional[str], train_len: O
                              hint=f"rasp generalize {target} --sop NAME --vocab '\"abc\"' "
                                   f"--train-len 1-10 --test-len 11-20")
     tokens = parse_input(vocab, origin="--vocab")
+    if "steps" in overrides:   # the default warm-up (100 steps) would not fit a short run
+        overrides = {"warmup_steps": min(100, overrides["steps"] // 10), **overrides}
     return quick_config(target, sop, tokens, train_len, test_len, **overrides)
 
 

@@ -31,9 +31,10 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from command_line import compiling, generalizing
-from rasp import display, repl
+from rasp import display, limits, repl
 from rasp.ast import NO_SPAN, Span
 from rasp.errors import RaspError
+from rasp.files import output_folder
 from rasp.inputs import parse_input, read_jsonl_inputs
 from rasp.program import Program, load
 
@@ -66,11 +67,12 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(USAGE_ERROR) from None
 
 
-def _evaluate(program: Program, file: Path, sop: str, inputs: list[list]) -> list[list]:
+def _evaluate(program: Program, file: Path, sop: str, inputs: list[list],
+              max_length: int) -> list[list]:
     """All outputs in one batch; a run-time error with no place of its own (the
     input s-ops are primitives, written nowhere) is placed in the program file."""
     try:
-        return program.run(sop, inputs)
+        return program.run(sop, inputs, max_length)
     except RaspError as error:
         if error.span is NO_SPAN:
             error.span = Span(str(file), 0, 0, 0, 0)
@@ -90,6 +92,10 @@ def run(
         help='More inputs, one per line: "hello", [3, 1, 4] or {"input": ...}.')] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help='One {"input": [...], "output": [...]} object per line.')] = False,
+    max_input_len: Annotated[int, typer.Option(
+        "--max-input-len", metavar="N", min=1,
+        help="The most tokens an input may have; the interpreter's memory grows with its "
+             "square.")] = limits.MAX_INPUT_LENGTH,
     search_path: SearchPath = None,
 ) -> None:
     """Evaluate an s-op of FILE on every input (in one batch) and print the outputs."""
@@ -99,10 +105,11 @@ def run(
                             hint=f"rasp run {file} --sop {sop} '\"hello\"' '[3, 1, 4]'")
         program = load(file, search_path or ())
         program.sop(sop)  # an unknown s-op is reported before any input is looked at
-        tokens = [parse_input(text, f"INPUT {i}") for i, text in enumerate(inputs or [], 1)]
+        tokens = [parse_input(text, f"INPUT {i}", max_input_len)
+                  for i, text in enumerate(inputs or [], 1)]
         if inputs_file is not None:
-            tokens += read_jsonl_inputs(inputs_file)
-        outputs = _evaluate(program, file, sop, tokens)
+            tokens += read_jsonl_inputs(inputs_file, max_input_len)
+        outputs = _evaluate(program, file, sop, tokens, max_input_len)
     for given, output in zip(tokens, outputs):
         if as_json:
             typer.echo(json.dumps({"input": given, "output": output}))
@@ -118,7 +125,8 @@ def repl_command(
     search_path: SearchPath = None,
 ) -> None:
     """An interactive session, like the original RASP REPL (`exit` or Ctrl-D to leave)."""
-    repl.start(files or (), search_path or ())
+    with _user_errors():   # a file given here that does not load ends the command
+        repl.start(files or (), search_path or ())
 
 
 File = Annotated[Path, typer.Argument(metavar="FILE", help="The RASP program.",
@@ -128,8 +136,12 @@ Vocab = Annotated[str, typer.Option(
     "--vocab", metavar="V", help='The input vocabulary as a RASP literal: "abc" or [1, 2, 3].',
     show_default=False)]
 MaxLen = Annotated[int, typer.Option(
-    "--max-len", metavar="N", min=1, help="The longest input the model takes.",
-    show_default=False)]
+    "--max-len", metavar="N", min=1,
+    help=f"The longest input the model takes (at most {limits.MAX_COMPILE_LENGTH} without "
+         f"--large).", show_default=False)]
+Large = Annotated[bool, typer.Option(
+    "--large", help=f"Allow --max-len up to {limits.MAX_LARGE_COMPILE_LENGTH}; time and memory "
+                    f"grow faster than the length.")]
 Causal = Annotated[bool, typer.Option(
     "--causal", help="Compile a causal model; refused if the program reads later positions.")]
 
@@ -140,10 +152,10 @@ def compile_command(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
                     out: Annotated[Optional[Path], typer.Option(
                         "--out", "-o", metavar="DIR",
                         help="Save the weights and a JSON manifest here.")] = None,
-                    search_path: SearchPath = None) -> None:
+                    large: Large = False, search_path: SearchPath = None) -> None:
     """Compile an s-op to transformer weights (through tracr), check it, print a summary."""
     with _user_errors():
-        code = compiling.compile_command(file, sop, vocab, max_len, causal, out,
+        code = compiling.compile_command(file, sop, vocab, max_len, causal, out, large,
                                          search_path or [])
     raise typer.Exit(code)
 
@@ -155,10 +167,10 @@ def check(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
           = False,
           examples: Annotated[int, typer.Option(
               "--examples", min=1, help="How many inputs Hypothesis tries.")] = 1000,
-          search_path: SearchPath = None) -> None:
+          large: Large = False, search_path: SearchPath = None) -> None:
     """Compare the compiled model with the interpreter; exit 1 with a minimal counterexample."""
     with _user_errors():
-        code = compiling.check_command(file, sop, vocab, max_len, exhaustive, examples,
+        code = compiling.check_command(file, sop, vocab, max_len, exhaustive, examples, large,
                                        search_path or [])
     raise typer.Exit(code)
 
@@ -172,11 +184,11 @@ def inspect(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
             out: Annotated[Optional[Path], typer.Option(
                 "--out", "-o", metavar="DIR",
                 help="Folder for the heatmaps (default: SOP_attention).")] = None,
-            search_path: SearchPath = None) -> None:
+            large: Large = False, search_path: SearchPath = None) -> None:
     """Show which s-op each layer and head computes, and attention heatmaps on one input."""
     with _user_errors():
         code = compiling.inspect_command(file, sop, vocab, max_len, causal, input_text, out,
-                                         search_path or [])
+                                         large, search_path or [])
     raise typer.Exit(code)
 
 
@@ -205,8 +217,6 @@ def generalize(
     overrides = {key: value for key, value in (
         ("positions", positions), ("seeds", list(range(seeds)) if seeds else None),
         ("steps", steps)) if value}
-    if steps:  # the default warm-up (100 steps) would not fit a short run
-        overrides["warmup_steps"] = min(100, steps // 10)
     with _user_errors():
         code = generalizing.generalize_command(target, out, sop, vocab, train_len, test_len,
                                                overrides)
@@ -246,7 +256,7 @@ def sweep(
     from generalization.sweep import run_sweep
 
     with _user_errors():
-        out = out or Path("runs") / load_sweep(sweep_file).name
+        out = output_folder(out or Path("runs") / load_sweep(sweep_file).name)
         summary = run_sweep(sweep_file, out, workers=workers, ray_address=ray_address,
                             log=lambda line: typer.echo(line, err=True))
     typer.echo(f"sweep: {out / 'sweep.json'}")

@@ -22,7 +22,7 @@ from compiler.assemble import assemble
 from compiler.errors import CompileError
 from compiler.lower import CATEGORICAL, NUMERICAL, Lowering
 from compiler.model import CompiledModel, Head, Layout
-from rasp import ast, evaluate, graph
+from rasp import ast, evaluate, graph, limits
 from rasp.ast import NO_SPAN, Span
 from rasp.parser import parse
 from rasp.program import Program
@@ -30,11 +30,13 @@ from rasp.values import value_key, value_order
 
 
 def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
-            causal: bool = False, verify: bool = True) -> CompiledModel:
-    """Compile s-op `sop` of `program` for inputs over `vocab` of length up to `max_seq_len`."""
+            causal: bool = False, verify: bool = True,
+            length_limit: int = limits.MAX_COMPILE_LENGTH) -> CompiledModel:
+    """Compile s-op `sop` of `program` for inputs over `vocab` of length up to `max_seq_len`
+    (at most `length_limit`: a model grows faster than its length, `rasp.limits`)."""
     started = time.perf_counter()
     node = program.sop(sop)
-    tokens = _check_vocab(vocab, max_seq_len)
+    tokens = _check_vocab(vocab, max_seq_len, length_limit)
     sample = analysis.sample_inputs(tokens, max_seq_len)
     try:
         selectors = analysis.profile(node, sample)
@@ -100,12 +102,11 @@ def _definition(program: Program, sop: str) -> Span:
     return span
 
 
-def _check_vocab(vocab: Iterable[Any], max_seq_len: int) -> list:
-    if isinstance(vocab, str):
-        vocab = list(vocab)
-    tokens = list(dict.fromkeys(vocab))
+def _check_vocab(vocab: Iterable[Any], max_seq_len: int, length_limit: int) -> list:
+    tokens = list(vocab)
     if not tokens:
         raise CompileError("the vocabulary is empty", hint='give tokens, e.g. --vocab "abc"')
+    seen = set()
     for token in tokens:
         if not isinstance(token, (str, int, float, bool)):
             raise CompileError(f"vocabulary tokens must be strings, numbers or booleans, "
@@ -113,10 +114,21 @@ def _check_vocab(vocab: Iterable[Any], max_seq_len: int) -> list:
         if token in (craft.BOS, craft.PAD):
             raise CompileError(f"{token!r} is reserved for the compiler",
                                hint="rename the token in the vocabulary and the program")
+        if value_key(token) in seen:   # as an experiment config refuses it
+            raise CompileError(f"the vocabulary lists the token {token!r} twice",
+                               hint="give each token once")
+        seen.add(value_key(token))
     evaluate.checked_input(tokens)
     if max_seq_len < 1:
         raise CompileError(f"max_seq_len must be at least 1, not {max_seq_len}",
                            hint="give the longest input the model must accept, e.g. --max-len 8")
+    if max_seq_len > length_limit:
+        raise CompileError(
+            f"max_seq_len {max_seq_len:,} is above the limit of {length_limit:,}: a compiled "
+            f"model grows faster than its length", hint=(
+                f"pass --large to allow up to {limits.MAX_LARGE_COMPILE_LENGTH:,}"
+                if length_limit < limits.MAX_LARGE_COMPILE_LENGTH else
+                "compile for shorter inputs"))
     return sorted(tokens, key=value_order)
 
 

@@ -51,7 +51,7 @@ from generalization.reporting.results import (SCHEMA, CompiledRecord, Counterexa
                                               write_results)
 from generalization.tasks import Batch, Task, TaskData
 from generalization.training.loop import train
-from rasp.files import write_atomically
+from rasp.files import output_folder, write_atomically
 
 PACKAGES = {"jax": "jax", "haiku": "dm-haiku", "optax": "optax", "numpy": "numpy",
             "tracr": "tracr-pypi", "hypothesis": "hypothesis", "lark": "lark"}
@@ -80,6 +80,7 @@ class _Clock:
 def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = True,
                    log: Log = lambda line: None) -> Results:
     """Run `config` into `run_dir` (created if needed) and return the results written there."""
+    output_folder(run_dir, "run folder")   # before any work: a bad folder costs nothing
     clock = _Clock()
     task = config.task
     program = rasp.load(task.program)

@@ -51,7 +51,7 @@ from generalization.reporting.results import (SWEEP_SCHEMA, Machine, Results, Sw
 from generalization.reporting.study import write_study
 from generalization.reporting.summary import summary_table
 from rasp.errors import RaspError
-from rasp.files import write_atomically
+from rasp.files import output_folder, write_atomically
 
 MARKER = "sweep-run.json"   # written in a run's folder once it finished: its config and time
 
@@ -80,7 +80,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
     sweep = load_sweep(sweep_path)
     ray = None if ray_address is None else _connect_to_ray(ray_address)   # before any writing
     # Absolute, so that a Ray task on another node (and another working folder) writes there.
-    out_dir = Path(out_dir).resolve()
+    out_dir = output_folder(out_dir, "output folder").resolve()
     cpus = (os.cpu_count() or 1) if ray is None else int(ray.cluster_resources().get("CPU", 1))
     invocation = _Invocation("local" if ray_address is None else f"ray {ray_address}",
                              Machine(cpus, jax.default_backend()), started)

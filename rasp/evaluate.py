@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from rasp import graph, mixed, ops
+from rasp import graph, limits, mixed, ops
 from rasp.errors import RaspTypeError, RaspValueError, with_article
 from rasp.mixed import Array
 
@@ -31,20 +31,29 @@ Atom = int | float | str | bool
 Input = Sequence[Atom]
 
 
-def run(node: graph.Node, inputs: Iterable[Input]) -> list[Any]:
-    """Evaluate an s-op (list of values per input) or selector (matrix per input)."""
+def run(node: graph.Node, inputs: Iterable[Input],
+        max_length: int = limits.MAX_INPUT_LENGTH) -> list[Any]:
+    """Evaluate an s-op (list of values per input) or selector (matrix per input); inputs
+    longer than `max_length` tokens are refused before anything is evaluated (`limits`)."""
     rows, types = [], []
     for tokens in inputs:
         row, element_type = checked_input(tokens)
+        if len(row) > max_length:
+            raise RaspValueError(f"an input of {len(row):,} tokens is longer than the "
+                                 f"{max_length:,} the interpreter evaluates",
+                                 hint="raise the limit: `rasp run --max-input-len N`, or "
+                                      "Program.run(..., max_length=N)")
         rows.append(row)
         types.append(element_type)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (row, element_type) in enumerate(zip(rows, types)):
         groups[(len(row), element_type)].append(i)
     results: list[Any] = [None] * len(rows)
-    for group in groups.values():
-        for start in range(0, len(group), _CHUNK):
-            chunk = group[start:start + _CHUNK]
+    for (length, _), group in groups.items():
+        # Selectors are [rows, length, length]: fewer rows at a time for long inputs.
+        size = max(1, min(_CHUNK, limits.CELLS_PER_CHUNK // max(1, length * length)))
+        for start in range(0, len(group), size):
+            chunk = group[start:start + size]
             values = evaluate_group(node, [rows[i] for i in chunk])
             for i, value in zip(chunk, values.tolist()):
                 results[i] = value

@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees half of one: the project's one atomic writer.
+"""Writing files so that a reader never sees half of one (the project's one atomic writer),
+and output folders checked before any work starts.
 
 The data goes to a temporary file in the destination's folder, is flushed to disk, and the
 temporary file is renamed over the destination (`os.replace` is atomic on POSIX and Windows).
@@ -12,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+from rasp.errors import RaspValueError
 
 
 @contextlib.contextmanager
@@ -36,3 +39,22 @@ def write_atomically(path: str | Path, data: bytes | str) -> None:
     """Replace `path` by `data` (text is written as UTF-8)."""
     with writing_atomically(path) as file:
         file.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def output_folder(path: str | Path, option: str = "-o") -> Path:
+    """`path` made ready to receive files before any work starts, so that a mistake costs
+    nothing: created when missing; `RaspValueError` naming it (and the command-line `option`
+    that gave it) when it is a file, cannot be created or cannot be written to."""
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise RaspValueError(f"{option} {path}: is a file, not a folder",
+                                 hint="pass a folder; it is created if missing")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise RaspValueError(f"{option} {path}: cannot write there ({reason})",
+                             hint="pass a folder you can write to") from None
+    return path

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rasp import ast
+from rasp import ast, ops
 from rasp.display import format_value
 from rasp.errors import RaspError, RaspNameError, RaspSyntaxError, RaspValueError
 from rasp.evaluate import normalise_input
@@ -25,8 +25,9 @@ from rasp.interpreter import Interpreter, Scope, input_tokens, is_atom
 from rasp.parser import parse_expression
 
 
-def parse_input(text: str, origin: str = "<input>") -> list:
-    """The tokens of an input written as a RASP literal; raise `RaspError` otherwise."""
+def parse_input(text: str, origin: str = "<input>", max_length: int | None = None) -> list:
+    """The tokens of an input written as a RASP literal (of at most `max_length` tokens, when
+    given); raise `RaspError` otherwise."""
     text = text.strip()
     try:
         expr = parse_expression(text, origin)
@@ -40,11 +41,13 @@ def parse_input(text: str, origin: str = "<input>") -> list:
         raise _not_a_literal(text, error) from None
     except RaspError as error:
         raise error.with_source(text) from None
-    return tokens_of(value, expr.span, source=text)
+    return tokens_of(value, expr.span, source=text, max_length=max_length)
 
 
-def tokens_of(value: Any, span: ast.Span, source: str | None = None) -> list:
-    """An evaluated input (a string or a list of atoms) as tokens; errors located at `span`."""
+def tokens_of(value: Any, span: ast.Span, source: str | None = None,
+              max_length: int | None = None) -> list:
+    """An evaluated input (a string or a list of atoms) as tokens; errors located at `span`:
+    a token that is no atom, an int beyond 64 bits, more than `max_length` tokens."""
     if not isinstance(value, (str, list)):
         raise RaspValueError(f"an input must be a string or a list of tokens, not "
                              f"{format_value(value)}", span,
@@ -55,6 +58,13 @@ def tokens_of(value: Any, span: ast.Span, source: str | None = None) -> list:
             raise RaspValueError(f"token {position} of the input is {format_value(token)}, but "
                                  f"tokens must be numbers, strings or booleans", span,
                                  source=source)
+        if type(token) is int and not ops.INT_MIN <= token <= ops.INT_MAX:
+            raise RaspValueError(f"integer overflow: token {position} of the input, {token}, is "
+                                 f"beyond the 64-bit range of ints", span, source=source)
+    if max_length is not None and len(value) > max_length:
+        raise RaspValueError(f"an input of {len(value):,} tokens is longer than the "
+                             f"{max_length:,} the interpreter evaluates", span,
+                             hint="raise the limit with --max-input-len N", source=source)
     try:
         return normalise_input(input_tokens(value, span))
     except RaspError as error:
@@ -63,9 +73,10 @@ def tokens_of(value: Any, span: ast.Span, source: str | None = None) -> list:
         raise error.with_source(source) if source is not None else error from None
 
 
-def read_jsonl_inputs(path: str | Path) -> list[list]:
+def read_jsonl_inputs(path: str | Path, max_length: int | None = None) -> list[list]:
     """Inputs from a JSON-lines file: per non-empty line a string (its characters), a
-    list of tokens, or an object whose key "input" holds one of those."""
+    list of tokens, or an object whose key "input" holds one of those (each of at most
+    `max_length` tokens, when given)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -73,11 +84,11 @@ def read_jsonl_inputs(path: str | Path) -> list[list]:
         raise RaspValueError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise RaspValueError(f"{path}: cannot read ({error})") from None
-    return [_jsonl_input(line, ast.Span(str(path), number, 1, number, len(line) + 1))
+    return [_jsonl_input(line, ast.Span(str(path), number, 1, number, len(line) + 1), max_length)
             for number, line in enumerate(lines, start=1) if line.strip()]
 
 
-def _jsonl_input(line: str, span: ast.Span) -> list:
+def _jsonl_input(line: str, span: ast.Span, max_length: int | None) -> list:
     hint = 'write "hello", ["a", "b"], [1, 2] or {"input": [1, 2]}'
     try:
         value = json.loads(line)
@@ -91,7 +102,7 @@ def _jsonl_input(line: str, span: ast.Span) -> list:
     if not isinstance(value, (str, list)):
         raise RaspValueError(f"an input must be a string or a list of tokens, got "
                              f"{json.dumps(value)}", span, hint=hint)
-    return tokens_of(value, span)
+    return tokens_of(value, span, max_length=max_length)
 
 
 def _literal_scope() -> Scope:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from rasp import ast, evaluate, graph, ops
+from rasp import ast, evaluate, graph, limits, ops
 from rasp.errors import (RaspError, RaspNameError, RaspTypeError, RaspValueError, did_you_mean,
                          with_article)
 
@@ -121,6 +121,23 @@ Loader = Callable[[str, ast.Span], dict[str, Any]]
 
 
 @dataclass
+class LoopBudget:
+    """Iterations of for loops and comprehensions left to one file (or REPL entry): loops
+    unroll into the program, so their total is bounded (`limits.MAX_LOOP_ITERATIONS`)."""
+
+    left: int = limits.MAX_LOOP_ITERATIONS
+
+    def spend(self, iterations: int, span: ast.Span) -> None:
+        self.left -= iterations
+        if self.left < 0:
+            raise RaspValueError(f"the loops of this program run more than "
+                                 f"{limits.MAX_LOOP_ITERATIONS:,} iterations in all; they unroll "
+                                 f"into the program, which would be too large to run", span,
+                                 hint="loop over fewer items, or build the sequence with s-ops "
+                                      "instead of a loop")
+
+
+@dataclass
 class Interpreter:
     """Runs statements in a scope. `loader` resolves `load "name";` to public names."""
 
@@ -129,6 +146,8 @@ class Interpreter:
     reserved: frozenset[str] = field(default_factory=frozenset)
     # Where new graph nodes are interned; None keeps the caller's table.
     nodes: Optional[graph.NodeTable] = None
+    # Shared with the interpreters of the functions this one calls.
+    budget: LoopBudget = field(default_factory=LoopBudget)
 
     # ---------------------------------------------------------- statements
 
@@ -155,7 +174,9 @@ class Interpreter:
             self.scope.set(statement.name, function)
             return [(statement.name, function)]
         if isinstance(statement, ast.ForLoop):
-            for item in self._iterate(statement.iterable, "a for loop"):
+            items = self._iterate(statement.iterable, "a for loop")
+            self.budget.spend(len(items), statement.span)
+            for item in items:
                 self._bind_targets(statement.targets, item, statement.span)
                 for inner in statement.body:
                     self.execute(inner)
@@ -248,7 +269,9 @@ class Interpreter:
     def _comprehension(self, targets, iterable, span, make: Callable[[], Any]) -> list:
         outer = self.scope
         results = []
-        for item in self._iterate(iterable, "a comprehension"):
+        items = self._iterate(iterable, "a comprehension")
+        self.budget.spend(len(items), span)
+        for item in items:
             self.scope = Scope(outer)
             try:
                 self._bind_targets(targets, item, span)
@@ -289,6 +312,8 @@ class Interpreter:
         for operand in operands:
             if not is_atom(operand):
                 raise RaspTypeError(f"cannot apply `{op}` to {kind_name(operand)}", expr.span)
+        if op == "+" and all(isinstance(operand, str) for operand in operands):
+            _bounded(range(sum(map(len, operands))), expr.span)   # before building it
         try:
             return ops.apply_scalar(op, *operands)
         except ops.OpError as error:
@@ -309,7 +334,7 @@ class Interpreter:
                                                self._as_sop(right, expr.right)), expr.span)
         if isinstance(left, list) and isinstance(right, list):
             if expr.op == "+":
-                return left + right
+                return _bounded(left + right, expr.span)
             if expr.op in ("==", "!="):
                 return (left == right) == (expr.op == "==")
         return self._scalar(expr, expr.op, left, right)
@@ -451,7 +476,7 @@ class Interpreter:
         scope = Scope(func.closure)
         for name, value in zip(definition.params, args):
             scope.variables[name] = value
-        inner = Interpreter(scope, self.loader)
+        inner = Interpreter(scope, self.loader, budget=self.budget)
         for statement in definition.body:
             inner.execute(statement)
         results = [inner.eval(value) for value in definition.ret.values]
@@ -489,7 +514,7 @@ class Interpreter:
             raise RaspTypeError("range takes 1 to 3 integers", expr.span)
         if len(args) == 3 and args[2] == 0:
             raise RaspValueError("the step of range cannot be 0", expr.args[2].span)
-        return list(range(*args))
+        return list(_bounded(range(*args), expr.span))
 
     def _eval_Zip(self, expr: ast.Zip) -> list:
         lists = [self.eval(a) for a in expr.args]
@@ -506,6 +531,15 @@ class Interpreter:
             raise RaspTypeError(f"len takes a list, dict or string, but this is "
                                 f"{kind_name(value)}", expr.arg.span)
         return len(value)
+
+
+def _bounded(items: Any, span: ast.Span) -> Any:
+    """`items` (a list, string or range), refused when longer than limits.MAX_LIST_LENGTH."""
+    if len(items) > limits.MAX_LIST_LENGTH:
+        raise RaspValueError(f"this would make {len(items):,} items, more than the "
+                             f"{limits.MAX_LIST_LENGTH:,} a list or string may hold", span,
+                             hint="programs work on short lists; the input is the long sequence")
+    return items
 
 
 def input_tokens(value: Any, span: ast.Span) -> list:

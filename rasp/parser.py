@@ -70,7 +70,9 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str,
     line, column = max(error.line, 1), max(error.column, 1)
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
-        message = f"unexpected character `{char}`"
+        # A control byte is shown escaped (`\x1b`), never sent raw to the terminal.
+        shown = char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        message = f"unexpected character `{shown}`"
         hint = "strings use double quotes" if char == "'" else None
         width = 1
     else:

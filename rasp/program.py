@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from rasp import ast, evaluate, graph, library
+from rasp import ast, evaluate, graph, library, limits
 from rasp.checker import Checker, builtin_scope
 from rasp.errors import RaspError, RaspNameError, RaspTypeError, RaspValueError, did_you_mean
 from rasp.interpreter import Interpreter, Scope
@@ -45,6 +45,10 @@ class Workspace:
 
     def __init__(self, search_path: Sequence[Path | str] = ()):
         self.search_path = [Path(p) for p in search_path]
+        for folder in self.search_path:   # a mistyped folder would otherwise find nothing
+            if not folder.is_dir():
+                raise RaspValueError(f"search path {folder}: no such folder",
+                                     hint="give folders that exist (-I DIR)")
         self.sources: dict[str, str] = {}
         self._files: dict[Path, LoadedFile] = {}
         self._loading: list[Path] = []
@@ -114,11 +118,19 @@ class Workspace:
                                  f"absolute path `{name}`", span)
         folders = ([directory] if directory else []) + self.search_path
         for folder in folders:
-            candidate = (folder / relative).resolve()
+            try:
+                candidate = (folder / relative).resolve()
+                found = candidate.is_file()
+            except (OSError, ValueError) as error:   # a NUL byte, a name too long, ...
+                reason = getattr(error, "strerror", None) or str(error)
+                raise RaspValueError(f"`load` cannot look for a file named {name!r} "
+                                     f"({reason})", span,
+                                     hint="load a program by its file name, without the "
+                                          "folder or .rasp") from None
             if not candidate.is_relative_to(folder.resolve()):
                 raise RaspValueError(f"`load \"{name}\"` points outside `{folder}`", span,
                                      hint="load files beside the program or on the search path")
-            if candidate.is_file():
+            if found:
                 return candidate
         searched = ", ".join(str(f) for f in folders) or "nowhere (no search path)"
         raise RaspValueError(f"cannot find `{relative}` (searched {searched})", span)
@@ -162,11 +174,13 @@ class Program:
             raise RaspTypeError(f"`{name}` is not an s-op")
         return value
 
-    def run(self, name: str, inputs: Iterable[Any]) -> list[list]:
-        """Evaluate s-op `name` on each input (a string or a list of tokens)."""
+    def run(self, name: str, inputs: Iterable[Any],
+            max_length: int = limits.MAX_INPUT_LENGTH) -> list[list]:
+        """Evaluate s-op `name` on each input (a string or a list of tokens) of at most
+        `max_length` tokens."""
         node = self.sop(name)
         try:
-            return evaluate.run(node, inputs)
+            return evaluate.run(node, inputs, max_length)
         except RaspError as error:
             raise self.workspace.attach_source(error) from None
 

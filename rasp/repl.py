@@ -34,7 +34,7 @@ from typing import Any, Iterable, Optional, Sequence, TextIO
 from rasp import ast, display, evaluate, graph
 from rasp.errors import RaspError, RaspSyntaxError
 from rasp.inputs import tokens_of
-from rasp.interpreter import Builtin, Function, SelectorValue
+from rasp.interpreter import Builtin, Function, LoopBudget, SelectorValue
 from rasp.parser import parse
 from rasp.program import Workspace
 
@@ -108,12 +108,16 @@ class Repl:
 
     # ------------------------------------------------------------ running
 
-    def load_files(self, paths: Iterable[str | Path]) -> None:
-        """Load files into the session: their public names become visible."""
+    def load_files(self, paths: Iterable[str | Path], strict: bool = False) -> None:
+        """Load files into the session: their public names become visible. A file that does
+        not load is reported in the session, or raised when `strict` (the command line's
+        files, whose mistakes are the command's)."""
         for path in paths:
             try:
                 loaded = self.workspace.load_file(Path(path))
             except RaspError as error:
+                if strict:
+                    raise
                 self.report(error)
                 continue
             self.scope.variables.update(loaded.public_values())
@@ -151,6 +155,7 @@ class Repl:
         return False
 
     def run_statement(self, statement: Any) -> None:
+        self.interpreter.budget = LoopBudget()   # each entry may loop as much as a file
         match statement:
             case ast.Exit():
                 self.running = False
@@ -250,10 +255,11 @@ def _indent(text: str, prefix: str) -> str:
 
 
 def run_repl(lines: Iterable[str], out: TextIO, files: Sequence[str | Path] = (),
-             search_path: Sequence[str | Path] = ()) -> Repl:
-    """Run a session on the given lines (no prompts); returns the finished session."""
+             search_path: Sequence[str | Path] = (), strict: bool = False) -> Repl:
+    """Run a session on the given lines (no prompts); returns the finished session. `strict`:
+    a file that does not load raises its `RaspError` instead of being reported."""
     repl = Repl(out, search_path)
-    repl.load_files(files)
+    repl.load_files(files, strict)
     for line in lines:
         repl.feed(line.rstrip("\r\n"))
         if not repl.running:
@@ -263,9 +269,10 @@ def run_repl(lines: Iterable[str], out: TextIO, files: Sequence[str | Path] = ()
 
 
 def start(files: Sequence[str | Path] = (), search_path: Sequence[str | Path] = ()) -> None:
-    """`rasp repl`: interactive with history when on a terminal, else reading stdin."""
+    """`rasp repl`: interactive with history when on a terminal, else reading stdin. A file
+    that does not load raises its `RaspError` before the session starts."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        run_repl(sys.stdin, sys.stdout, files, search_path)
+        run_repl(sys.stdin, sys.stdout, files, search_path, strict=True)
         return
     # Imported here: only the terminal front end needs prompt_toolkit.
     from prompt_toolkit import PromptSession
@@ -278,7 +285,7 @@ def start(files: Sequence[str | Path] = (), search_path: Sequence[str | Path] = 
     session: PromptSession = PromptSession(history=history)
     repl = Repl(sys.stdout, search_path)
     repl.write(f"RASP  (running example: \"{DEFAULT_EXAMPLE}\"; `exit` or Ctrl-D to leave)")
-    repl.load_files(files)
+    repl.load_files(files, strict=True)
     while repl.running:
         try:
             line = session.prompt(CONTINUATION if repl.continuing else PROMPT)

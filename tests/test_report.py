@@ -190,3 +190,21 @@ def test_markdown_cells_show_text_as_written() -> None:
     row = to_markdown([table]).splitlines()[2]
     assert r"a\|b \*c\* x_y \_z\_" in row
     assert r'`` ["\|", "`"] ``' in row
+
+
+def test_user_strings_cannot_become_markup_or_html_in_the_markdown(run_dir: Path) -> None:
+    """A token holding backticks and HTML stays text when report.md is rendered (CommonMark
+    with GFM tables), as it already did in report.html."""
+    markdown_it = pytest.importorskip("markdown_it")
+    attack = "a``<img src=x onerror=alert(3)>``"
+    results = fixture_results()
+    results["task"]["vocab"] = [attack, "b", "c"]
+    results["runs"][0]["counterexamples"][0]["input"] = [attack, "`", "b"]
+    results["task"]["sop"] = "<script>alert(1)</script>"
+    (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    write_report(run_dir)
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(
+        (run_dir / "report.md").read_text(encoding="utf-8"))
+    assert "<img src=x" not in rendered and "<script" not in rendered   # the plots are <img
+    assert "&lt;img src=x onerror=alert(3)&gt;" in rendered
+    assert "<img src=x" not in (run_dir / "report.html").read_text(encoding="utf-8")

@@ -127,8 +127,8 @@ def _markdown_block(block: Block) -> str:
     if isinstance(block, Image):
         return f"![{_md_escape(block.alt)}]({block.path})"
     if isinstance(block, Preformatted):
-        # Safe for our JSON: no line of it starts with ``` (each is indented or a brace).
-        return f"```{block.language}\n{block.text}\n```"
+        fence = "`" * max(3, _longest_backtick_run(block.text) + 1)   # no line can close it
+        return f"{fence}{block.language}\n{block.text}\n{fence}"
     return _markdown_table(block)
 
 
@@ -144,10 +144,22 @@ def _markdown_table(table: Table) -> str:
 
 def _md_cell(cell: Cell) -> str:
     if isinstance(cell, Mono):
-        # Inside a table a pipe must be escaped even in a code span (GFM).
-        text = cell.text.replace("|", "\\|")
-        return f"`` {text} ``" if "`" in text else f"`{text}`"
+        return _code_span(cell.text.replace("|", "\\|"))   # a pipe ends a GFM table cell
     return _md_escape(cell)
+
+
+def _code_span(text: str) -> str:
+    """`text` as an inline code span that shows it as written: the fence is longer than any
+    run of backticks inside, so none can end the span early (and let what follows be read as
+    markup or HTML), padded with a space on each side (which the span does not show) when the
+    text holds a backtick, so that one at its start or end cannot join the fence."""
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
 # What markdown could take for markup in our plain text: code, emphasis, html, table pipes,

@@ -17,6 +17,7 @@ from generalization.settings import (Checked, Invalid, boolean, is_int, one_of, 
                                           plain, setting, show, string, table)
 from generalization.tasks.samplers import (PromptSampler, Sampler, SamplerError, Uniform,
                                            make_sampler, prompt_samplers)
+from rasp import limits
 from rasp.errors import RaspError
 from rasp.evaluate import checked_input
 from rasp.values import value_key
@@ -105,6 +106,11 @@ class Task(Checked):
                           f"{show(test)}", hint=f"e.g. test_lengths = [{train[1] + 1}, "
                                                 f"{2 * train[1]}]", key="test_lengths")
         self._check_format()
+        if self.input_width(test) > limits.MAX_COMPILE_LENGTH:
+            raise Invalid(f"the longest test input ({self.input_width(test):,} tokens) is "
+                          f"longer than the compiler's limit of {limits.MAX_COMPILE_LENGTH:,} "
+                          f"(the reference model is compiled for it)",
+                          hint="test shorter lengths", key="test_lengths")
         try:
             if isinstance(self.sampler, PromptSampler) != self.autoregressive:
                 raise self._wrong_sampler()

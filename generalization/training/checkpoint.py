@@ -20,6 +20,7 @@ alone (see `train`).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from rasp.files import write_atomically, writing_atomically
 
 FORMAT = 1
 RECORD = "checkpoint.json"
+ARRAYS_NAME = re.compile(r"state_\d{9}\.npz")
 
 
 class CheckpointError(RaspError):
@@ -65,11 +67,17 @@ def load(directory: Path, template: Any) -> tuple[int, Any, dict[str, Any]] | No
         return None
     try:
         record = json.loads(record_path.read_text())
-        with np.load(Path(directory) / record["arrays"]) as arrays:
+        arrays_name = record["arrays"]
+        # A name in this folder, never a path: a record must not resume another run's state.
+        if not isinstance(arrays_name, str) or not ARRAYS_NAME.fullmatch(arrays_name):
+            raise ValueError(f"`arrays` must name a state file of this folder, got "
+                             f"{arrays_name!r}")
+        with np.load(Path(directory) / arrays_name, allow_pickle=False) as arrays:
             leaves = [arrays[f"leaf_{i:05d}"] for i in range(len(record["leaves"]))]
-    except (OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{record_path}: unreadable checkpoint ({error})",
-                              hint="delete the checkpoint directory to start afresh") from None
+    except Exception as error:   # unreadable JSON, a damaged zip or npy header, a lost file
+        raise CheckpointError(f"{record_path}: damaged checkpoint ({type(error).__name__}: "
+                              f"{error})", hint=f"delete {Path(directory)} to start this "
+                                                f"training afresh, or pass another -o") from None
     expected, treedef = jax.tree.flatten(template)
     shapes = [(tuple(np.shape(leaf)), np.asarray(leaf).dtype) for leaf in expected]
     if [(leaf.shape, leaf.dtype) for leaf in leaves] != shapes:
