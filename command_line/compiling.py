@@ -15,7 +15,7 @@ import compiler
 import rasp
 from compiler.verify import Difference, compare
 from rasp import limits
-from rasp.files import output_folder, writing_atomically
+from rasp.files import hypothesis_scratch, output_folder, writing_atomically
 from rasp.graph import Sop
 from rasp.inputs import parse_input
 
@@ -119,9 +119,10 @@ def _search(node: Sop, model: compiler.CompiledModel, tokens: list, max_len: int
 
     inputs = st.lists(st.sampled_from(tokens), min_size=1, max_size=max_len)
     try:
-        found = find(inputs, lambda candidate: compare(model, node, [candidate]) is not None,
-                     settings=settings(max_examples=examples, database=None, deadline=None,
-                                       suppress_health_check=list(HealthCheck)))
+        with hypothesis_scratch():   # no .hypothesis/ left in the user's folder
+            found = find(inputs, lambda candidate: compare(model, node, [candidate]) is not None,
+                         settings=settings(max_examples=examples, database=None, deadline=None,
+                                           suppress_health_check=list(HealthCheck)))
     except NoSuchExample:
         return None, examples
     return compare(model, node, [found]), examples
@@ -131,15 +132,15 @@ def inspect_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool
                     input_text: Optional[str], out: Optional[Path], large: bool,
                     search_path: list[Path]) -> int:
     folder = out or Path(f"{sop}_attention")
-    if input_text is not None:
+    tokens = None if input_text is None else parse_input(input_text, origin="--input")
+    if tokens is not None:
         output_folder(folder)
     program = rasp.load(file, search_path=search_path)
     model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal,
                              length_limit=length_limit(large))
     print(summary(model))
-    if input_text is None:
+    if tokens is None:
         return 0
-    tokens = parse_input(input_text, origin="--input")
     paths = save_attention_heatmaps(model, tokens, folder)
     print(f"attention on {tokens!r}: {len(paths)} heatmaps in {folder}/")
     return 0

@@ -256,7 +256,8 @@ def sweep(
     from generalization.sweep import run_sweep
 
     with _user_errors():
-        out = output_folder(out or Path("runs") / load_sweep(sweep_file).name)
+        # run_sweep checks the folder before any run, once connected to Ray when asked to.
+        out = out or Path("runs") / load_sweep(sweep_file).name
         summary = run_sweep(sweep_file, out, workers=workers, ray_address=ray_address,
                             log=lambda line: typer.echo(line, err=True))
     typer.echo(f"sweep: {out / 'sweep.json'}")

@@ -273,24 +273,35 @@ def boolean(value: Any) -> bool:
     return value
 
 
+# The largest count a setting may hold: the training loop counts in 32-bit integers, and no
+# run of this harness needs more (a larger value is a typo, not a wish).
+MAX_COUNT = 2 ** 31 - 1
+
+
+def _count(value: Any) -> int:
+    if value > MAX_COUNT:
+        raise Invalid(f"must be at most {MAX_COUNT:,}, got {show(value)}")
+    return value
+
+
 def positive_int(value: Any) -> int:
     if not is_int(value) or value < 1:
         raise Invalid(f"must be a positive integer, got {show(value)}")
-    return value
+    return _count(value)
 
 
 def non_negative_int(value: Any) -> int:
     if not is_int(value) or value < 0:
         raise Invalid(f"must be a non-negative integer, got {show(value)}")
-    return value
+    return _count(value)
 
 
 def at_least(low: int) -> Rule:
-    """An integer >= low."""
+    """An integer >= low (and at most MAX_COUNT)."""
     def rule(value: Any) -> int:
         if not is_int(value) or value < low:
             raise Invalid(f"must be >= {low}, got {show(value)}")
-        return value
+        return _count(value)
     return rule
 
 

@@ -28,11 +28,13 @@ file's published outcomes).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
 import socket
+import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -166,11 +168,28 @@ def _connect_to_ray(address: str) -> Any:
         except OSError as error:
             raise _unreachable(address, error) from None
     try:
-        # A second sweep in the same process reuses the first one's connection.
-        ray.init(address=address, logging_level=logging.WARNING, ignore_reinit_error=True)
+        # Ray's C++ core writes a warning a second to the process's stderr while it retries
+        # an address that answers but is no cluster: silenced until connected.
+        with _silenced_stderr():
+            # A second sweep in the same process reuses the first one's connection.
+            ray.init(address=address, logging_level=logging.WARNING, ignore_reinit_error=True)
     except Exception as error:   # Ray raises ConnectionError, ValueError, RuntimeError, ...
         raise _unreachable(address, error) from None
     return ray
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null within the block (what native code writes too)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _unreachable(address: str, error: Exception) -> RaspError:

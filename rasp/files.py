@@ -58,3 +58,19 @@ def output_folder(path: str | Path, option: str = "-o") -> Path:
         raise RaspValueError(f"{option} {path}: cannot write there ({reason})",
                              hint="pass a folder you can write to") from None
     return path
+
+
+@contextlib.contextmanager
+def hypothesis_scratch() -> Iterator[None]:
+    """Within the block, Hypothesis keeps the files it writes on its own (caches of constants
+    found in local modules, ...) in a temporary folder that is removed afterwards, instead of
+    a `.hypothesis/` folder in the user's current folder."""
+    from hypothesis import configuration   # only the searches that use Hypothesis need it
+
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    with tempfile.TemporaryDirectory(prefix="rasp-hypothesis-") as scratch:
+        configuration.set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(previous)

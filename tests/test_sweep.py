@@ -322,3 +322,11 @@ def test_rasp_sweep_names_a_ray_address_it_cannot_reach_in_one_line(tmp_path):
                       cwd=tmp_path)
     assert_one_error_line(result, f"--ray {address}: cannot connect")
     assert not (tmp_path / "out").exists()
+
+
+def test_what_native_code_writes_to_stderr_is_silenced_until_ray_connects(capfd):
+    from generalization.sweep import _silenced_stderr
+    with _silenced_stderr():
+        os.write(2, b"gcs_client.cc:210: Failed to get cluster ID from GCS server\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

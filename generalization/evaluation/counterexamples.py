@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from generalization.tasks.samplers import Sampler
+from rasp.files import hypothesis_scratch
 
 Predictor = Callable[[list[list]], list[list]]
 
@@ -95,7 +96,9 @@ def find_counterexamples(predict: Predictor, reference: Predictor, sampler: Samp
                       suppress_health_check=list(HealthCheck))
     for _ in range(limit):
         try:
-            tokens = find(sampler_inputs(sampler, vocab, length), disagrees, settings=search)
+            with hypothesis_scratch():   # no .hypothesis/ left in the user's folder
+                tokens = find(sampler_inputs(sampler, vocab, length), disagrees,
+                              settings=search)
         except NoSuchExample:
             break
         seen.add(tuple(tokens))
