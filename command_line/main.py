@@ -18,7 +18,9 @@ with 2 as well. No Python traceback is shown for them. `rasp check` exits with
 1 when it finds an input on which the compiled model and the interpreter differ.
 
 Each subcommand is one function below wrapping its work in `_user_errors()`;
-the compiler's commands do their work in `compiling.py`.
+the compiler's commands do their work in `compiling.py`, the harness's in
+`generalizing.py`. Those are imported by the commands that need them, so that
+`rasp run` and `rasp repl` start without loading JAX and tracr.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from command_line import compiling, generalizing
 from rasp import display, limits, repl
 from rasp.ast import NO_SPAN, Span
 from rasp.errors import RaspError
@@ -154,6 +155,8 @@ def compile_command(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
                         help="Save the weights and a JSON manifest here.")] = None,
                     large: Large = False, search_path: SearchPath = None) -> None:
     """Compile an s-op to transformer weights (through tracr), check it, print a summary."""
+    from command_line import compiling
+
     with _user_errors():
         code = compiling.compile_command(file, sop, vocab, max_len, causal, out, large,
                                          search_path or [])
@@ -169,6 +172,8 @@ def check(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
               "--examples", min=1, help="How many inputs Hypothesis tries.")] = 1000,
           large: Large = False, search_path: SearchPath = None) -> None:
     """Compare the compiled model with the interpreter; exit 1 with a minimal counterexample."""
+    from command_line import compiling
+
     with _user_errors():
         code = compiling.check_command(file, sop, vocab, max_len, exhaustive, examples, large,
                                        search_path or [])
@@ -186,6 +191,8 @@ def inspect(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
                 help="Folder for the heatmaps (default: SOP_attention).")] = None,
             large: Large = False, search_path: SearchPath = None) -> None:
     """Show which s-op each layer and head computes, and attention heatmaps on one input."""
+    from command_line import compiling
+
     with _user_errors():
         code = compiling.inspect_command(file, sop, vocab, max_len, causal, input_text, out,
                                          large, search_path or [])
@@ -217,6 +224,8 @@ def generalize(
     overrides = {key: value for key, value in (
         ("positions", positions), ("seeds", list(range(seeds)) if seeds else None),
         ("steps", steps)) if value}
+    from command_line import generalizing
+
     with _user_errors():
         code = generalizing.generalize_command(target, out, sop, vocab, train_len, test_len,
                                                overrides)
@@ -230,6 +239,8 @@ def report(run_dir: Annotated[Path, typer.Argument(
            ) -> None:
     """Rebuild a run's report.md, report.html and plots from its results.json, or a sweep's
     study page (study.md, study.html) from its sweep.json and runs."""
+    from command_line import generalizing
+
     with _user_errors():
         code = generalizing.report_command(run_dir)
     raise typer.Exit(code)

@@ -102,7 +102,8 @@ def _definition(program: Program, sop: str) -> Span:
     return span
 
 
-def _check_vocab(vocab: Iterable[Any], max_seq_len: int, length_limit: int) -> list:
+def _check_vocab(vocab: Iterable[Any], max_seq_len: int,
+                 length_limit: int = limits.MAX_COMPILE_LENGTH) -> list:
     tokens = list(vocab)
     if not tokens:
         raise CompileError("the vocabulary is empty", hint='give tokens, e.g. --vocab "abc"')

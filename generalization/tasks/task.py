@@ -106,17 +106,17 @@ class Task(Checked):
                           f"{show(test)}", hint=f"e.g. test_lengths = [{train[1] + 1}, "
                                                 f"{2 * train[1]}]", key="test_lengths")
         self._check_format()
-        if self.input_width(test) > limits.MAX_COMPILE_LENGTH:
-            raise Invalid(f"the longest test input ({self.input_width(test):,} tokens) is "
-                          f"longer than the compiler's limit of {limits.MAX_COMPILE_LENGTH:,} "
-                          f"(the reference model is compiled for it)",
-                          hint="test shorter lengths", key="test_lengths")
         try:
             if isinstance(self.sampler, PromptSampler) != self.autoregressive:
                 raise self._wrong_sampler()
             self.sampler.check(self.sampler_vocab, train[0], test[1])
         except SamplerError as error:
             raise Invalid(error.message, error.hint, error.key, SAMPLER_SECTION) from None
+        if self.input_width(test) > limits.MAX_COMPILE_LENGTH:
+            raise Invalid(f"the longest test input ({self.input_width(test):,} tokens) is "
+                          f"longer than the compiler's limit of {limits.MAX_COMPILE_LENGTH:,} "
+                          f"(the reference model is compiled for it)",
+                          hint="test shorter lengths", key="test_lengths")
 
     def _check_format(self) -> None:
         if not self.autoregressive:
