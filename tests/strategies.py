@@ -160,3 +160,28 @@ def _unambiguous(items: list[Union[ast.Stmt, ast.ReplCommand]]) -> ast.Module:
 def modules() -> st.SearchStrategy[ast.Module]:
     """Random modules mixing statements and REPL commands, as the parser can produce them."""
     return st.lists(statements() | repl_commands(), max_size=6).map(_unambiguous)
+
+
+# Characters a mutation inserts: RASP's punctuation, a quote, a comment, a line break.
+_MUTATION_CHARS = '();,[]{}=+-*"#:<\n x1.0'
+
+
+def mutate(draw: st.DrawFn, text: str, mutations: st.SearchStrategy[int]) -> str:
+    """`text` after a few (drawn from `mutations`) character deletions, insertions,
+    duplications and swaps."""
+    chars = list(text)
+    for _ in range(draw(mutations)):
+        kind = draw(st.sampled_from(["delete", "insert", "duplicate", "swap"]))
+        if kind == "insert" or not chars:
+            at = draw(st.integers(min_value=0, max_value=len(chars)))
+            chars.insert(at, draw(st.sampled_from(_MUTATION_CHARS)))
+            continue
+        at = draw(st.integers(min_value=0, max_value=len(chars) - 1))
+        if kind == "delete":
+            del chars[at]
+        elif kind == "duplicate":
+            chars.insert(at, chars[at])
+        else:
+            other = draw(st.integers(min_value=0, max_value=len(chars) - 1))
+            chars[at], chars[other] = chars[other], chars[at]
+    return "".join(chars)

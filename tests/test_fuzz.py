@@ -16,38 +16,19 @@ from hypothesis import strategies as st
 import compiler
 import rasp
 from program_strategies import programs
-from strategies import modules
+from strategies import modules, mutate
 from rasp.printer import to_source
 
-MUTATIONS = ("delete", "insert", "duplicate", "swap")
-
-
-def mutate(draw: st.DrawFn, text: str) -> str:
-    chars = list(text)
-    for _ in range(draw(st.integers(min_value=0, max_value=3))):
-        kind = draw(st.sampled_from(MUTATIONS))
-        if kind == "insert" or not chars:
-            at = draw(st.integers(min_value=0, max_value=len(chars)))
-            chars.insert(at, draw(st.sampled_from('();,[]{}=+-*"#:<\n x1.0')))
-            continue
-        at = draw(st.integers(min_value=0, max_value=len(chars) - 1))
-        if kind == "delete":
-            del chars[at]
-        elif kind == "duplicate":
-            chars.insert(at, chars[at])
-        else:
-            other = draw(st.integers(min_value=0, max_value=len(chars) - 1))
-            chars[at], chars[other] = chars[other], chars[at]
-    return "".join(chars)
-
+# How many mutations a text gets: none leaves the program to load as generated.
+MUTATIONS = st.integers(min_value=0, max_value=3)
 
 @st.composite
 def program_texts(draw: st.DrawFn) -> tuple[str, tuple]:
     """A mutated program and the vocabulary to run and compile it on."""
     if draw(st.booleans()):
         program = draw(programs())
-        return mutate(draw, program.source), program.vocab
-    return mutate(draw, to_source(draw(modules()))), ("a", "b")
+        return mutate(draw, program.source, MUTATIONS), program.vocab
+    return mutate(draw, to_source(draw(modules())), MUTATIONS), ("a", "b")
 
 
 def loads_runs_and_compiles_or_raises_rasp_errors(text: str, vocab: tuple) -> None:

@@ -11,7 +11,7 @@ from rasp.ast import Binary, Call, IntLit, Name, StrLit, Ternary, Unary
 from rasp.errors import RaspError, RaspSyntaxError
 from rasp.parser import parse, parse_expression
 from rasp.printer import to_source
-from strategies import modules
+from strategies import modules, mutate
 
 a, b, c, d, e = (Name(id) for id in "abcde")
 
@@ -304,22 +304,7 @@ def test_random_text_raises_only_rasp_errors(text: str) -> None:
 def mutated_programs(draw: st.DrawFn) -> str:
     """The text of a random module after a few character deletions, insertions,
     duplications and swaps."""
-    chars = list(to_source(draw(modules())))
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        kind = draw(st.sampled_from(["delete", "insert", "duplicate", "swap"]))
-        if kind == "insert" or not chars:
-            at = draw(st.integers(min_value=0, max_value=len(chars)))
-            chars.insert(at, draw(st.sampled_from('();,[]{}=+-"#:\n x1.')))
-            continue
-        at = draw(st.integers(min_value=0, max_value=len(chars) - 1))
-        if kind == "delete":
-            del chars[at]
-        elif kind == "duplicate":
-            chars.insert(at, chars[at])
-        else:
-            other = draw(st.integers(min_value=0, max_value=len(chars) - 1))
-            chars[at], chars[other] = chars[other], chars[at]
-    return "".join(chars)
+    return mutate(draw, to_source(draw(modules())), st.integers(min_value=1, max_value=4))
 
 
 @settings(max_examples=500, deadline=None)
