@@ -13,6 +13,7 @@ from typing import Optional
 
 import compiler
 import rasp
+from compiler import lens
 from compiler.verify import Difference, compare
 from rasp import limits
 from rasp.files import hypothesis_scratch, output_folder, writing_atomically
@@ -33,8 +34,20 @@ def length_limit(large: bool) -> int:
     return limits.MAX_LARGE_COMPILE_LENGTH if large else limits.MAX_COMPILE_LENGTH
 
 
+EXPORT_FORMATS = ("rasp", "lens")
+
+
 def compile_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,
-                    out: Optional[Path], large: bool, search_path: list[Path]) -> int:
+                    out: Optional[Path], large: bool, search_path: list[Path],
+                    export_format: str = "rasp", dtype: str = "float32") -> int:
+    if export_format not in EXPORT_FORMATS:
+        raise rasp.RaspValueError(f"--format {export_format}: unknown export format",
+                                  hint=f"choose {' or '.join(EXPORT_FORMATS)}")
+    if dtype not in compiler.export.DTYPES:
+        raise rasp.RaspValueError(f"--dtype {dtype}: cannot save weights as {dtype}",
+                                  hint=f"choose {' or '.join(compiler.export.DTYPES)}")
+    if export_format == "lens":
+        lens._library()   # torch and TransformerLens installed, before any work
     if out is not None:
         output_folder(out)
     program = rasp.load(file, search_path=search_path)
@@ -44,8 +57,12 @@ def compile_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool
     print(f"exactness check: equal to the interpreter on all {model.verified_inputs:,} "
           f"sampled inputs (every short input and random ones up to length {max_len})")
     if out is not None:
-        compiler.save_model(model, out)
-        print(f"saved to {out}/ (weights.npz, manifest.json)")
+        compiler.save_model(model, out, dtype)
+        print(f"saved to {out}/ (weights as {dtype} safetensors, manifest.json)")
+        if export_format == "lens":
+            lens.save_lens(model, out)
+            print(f"TransformerLens model: {out}/{lens.CONFIG_FILE} and {lens.WEIGHTS_FILE}; "
+                  f"load it with compiler.load_lens({str(out)!r})")
     return 0
 
 

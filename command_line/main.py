@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
@@ -50,6 +51,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            version = metadata.version("rasp-testbed")
+        except metadata.PackageNotFoundError:   # run from a checkout that is not installed
+            version = "not installed"
+        typer.echo(f"rasp (rasp-testbed) {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """RASP (Weiss, Goldberg & Yahav 2021): run programs, explore them in a REPL, compile
+    them to transformer weights, test whether learned transformers length-generalize."""
+
 
 SearchPath = Annotated[
     Optional[list[Path]],
@@ -152,14 +173,22 @@ def compile_command(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
                     causal: Causal = False,
                     out: Annotated[Optional[Path], typer.Option(
                         "--out", "-o", metavar="DIR",
-                        help="Save the weights and a JSON manifest here.")] = None,
+                        help="Save the weights (safetensors) and a JSON manifest here.")]
+                    = None,
+                    export_format: Annotated[str, typer.Option(
+                        "--format", metavar="FORMAT",
+                        help="rasp (the weights and manifest), or lens: also a TransformerLens "
+                             "HookedTransformer (needs the `lens` extra).")] = "rasp",
+                    dtype: Annotated[str, typer.Option(
+                        "--dtype", help="float32 or float64, for the saved weights.")]
+                    = "float32",
                     large: Large = False, search_path: SearchPath = None) -> None:
     """Compile an s-op to transformer weights (through tracr), check it, print a summary."""
     from command_line import compiling
 
     with _user_errors():
         code = compiling.compile_command(file, sop, vocab, max_len, causal, out, large,
-                                         search_path or [])
+                                         search_path or [], export_format, dtype)
     raise typer.Exit(code)
 
 

@@ -2,9 +2,11 @@
 
 A model folder holds:
 
-* `weights-<hash>.npz`: `token_embed`, `pos_embed`, `unembed` and, for each layer i,
-  `layer_{i}/query|key|value|linear|linear_1|linear_2` (all biases are zero); `<hash>` is the
-  first 16 hex digits of the file's SHA-256;
+* `weights-<hash>.safetensors`: `token_embed`, `pos_embed`, `unembed` and, for each layer i,
+  `layer_{i}/query|key|value|linear|linear_1|linear_2` (all biases are zero), as float32
+  unless asked otherwise (the compiled model computes in float32, so its outputs are the
+  same); `<hash>` is the first 16 hex digits of the file's SHA-256. safetensors holds plain
+  tensors with names, so any framework reads it, and no code runs on loading;
 * `manifest.json`: format version, the name of the weights file and its SHA-256, the s-op,
   the SHA-256 of the program source, vocabulary, BOS and PAD tokens, max length, causal flag,
   layer/head layout, encodings of every s-op, residual labels, the output encoding and the
@@ -13,8 +15,8 @@ A model folder holds:
 A save writes the new weights file atomically beside the old one, then the manifest
 atomically (the commit), then deletes the weights files the manifest does not name. A save
 killed at any moment therefore leaves either the old model or the new one, complete: the
-manifest always names a whole weights file of its own. (Folders saved before the weights
-were named by their hash hold `weights.npz`, which `load_model` still reads.)
+manifest always names a whole weights file of its own. (Folders saved earlier hold
+`weights.npz` or `weights-<hash>.npz`, which `load_model` still reads.)
 
 `load_model` trusts nothing in the folder: the manifest is checked against the weights (every
 shape, every token id, finite values, the format version, the weights' hash, and the source's
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.numpy
 
 from compiler.assemble import Weights
 from compiler.model import CompiledModel, Head, Layout
@@ -42,22 +45,25 @@ from rasp.values import value_key
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LAYER_KEYS = ("query", "key", "value", "linear", "linear_1", "linear_2")
-_WEIGHTS_NAME = re.compile(r"weights(-[0-9a-f]{16})?\.npz")
+_WEIGHTS_NAME = re.compile(r"weights(-[0-9a-f]{16})?\.(npz|safetensors)")
+DTYPES = ("float32", "float64")
 
 
-def save_model(model: CompiledModel, directory: str | Path) -> Path:
-    """Write the model's weights and manifest into `directory` (created if needed)."""
+def save_model(model: CompiledModel, directory: str | Path, dtype: str = "float32") -> Path:
+    """Write the model's weights (as `dtype`) and manifest into `directory` (created if
+    needed)."""
+    if dtype not in DTYPES:
+        raise RaspValueError(f"cannot save weights as {dtype}; choose {' or '.join(DTYPES)}")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {"token_embed": model.weights.token_embed, "pos_embed": model.weights.pos_embed,
               "unembed": model.weights.unembed}
     for i, layer in enumerate(model.weights.layers):
         arrays.update({f"layer_{i}/{key}": layer[key] for key in LAYER_KEYS})
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    weights = buffer.getvalue()
+    weights = safetensors.numpy.save({name: np.ascontiguousarray(array, dtype=dtype)
+                                      for name, array in arrays.items()})
     digest = hashlib.sha256(weights).hexdigest()
-    weights_name = f"weights-{digest[:16]}.npz"
+    weights_name = f"weights-{digest[:16]}.safetensors"
     write_atomically(folder / weights_name, weights)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -86,7 +92,7 @@ def save_model(model: CompiledModel, directory: str | Path) -> Path:
     }
     write_atomically(folder / MANIFEST,
                      json.dumps(manifest, indent=1, default=_json_value).encode())
-    for stale in folder.glob("weights*.npz"):   # the commit is done: the old weights go
+    for stale in folder.glob("weights*"):   # the commit is done: the old weights go
         if stale.name != weights_name and _WEIGHTS_NAME.fullmatch(stale.name):
             stale.unlink(missing_ok=True)
     return folder
@@ -155,9 +161,11 @@ def _read_weights(path: Path, recorded_hash: Any) -> dict[str, np.ndarray]:
         raise RaspValueError(f"{path}: is not the file the manifest was saved with",
                              hint="save the model again")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        if path.suffix == ".safetensors":
+            return safetensors.numpy.load(data)
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:   # saved before safetensors
             return {name: npz[name] for name in npz.files}
-    except Exception as error:   # zip, npy header and pickle errors of a damaged file
+    except Exception as error:   # header, zip or npy errors of a damaged file
         raise RaspValueError(f"{path}: damaged weights file ({type(error).__name__}: {error})",
                              hint="save the model again") from None
 

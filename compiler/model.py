@@ -96,6 +96,12 @@ class CompiledModel:
         per composite selector's pairing of values)."""
         return len(self.layout.heads) + sum(len(mlps) for mlps in self.layout.mlps.values())
 
+    def to_transformer_lens(self) -> Any:
+        """This model as a TransformerLens `HookedTransformer` (`compiler/lens.py`; needs the
+        `lens` extra)."""
+        from compiler.lens import to_transformer_lens   # torch only where it is asked for
+        return to_transformer_lens(self)
+
     def run(self, inputs: Iterable[Any]) -> list[list]:
         """Decoded outputs for a batch of inputs (strings or token lists)."""
         rows = [self._check(tokens) for tokens in inputs]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 import compiler
 import rasp
@@ -50,7 +51,7 @@ def test_a_save_over_another_replaces_it_whole(tmp_path: Path, models) -> None:
     compiler.save_model(first, tmp_path / "model")
     compiler.save_model(second, tmp_path / "model")
     assert compiler.load_model(tmp_path / "model").vocab == second.vocab
-    assert len(list((tmp_path / "model").glob("weights*.npz"))) == 1
+    assert len(list((tmp_path / "model").glob("weights*"))) == 1
 
 
 class Interrupted(Exception):
@@ -135,10 +136,9 @@ def edit_weights(change):
     def edit(folder: Path) -> None:
         manifest = json.loads((folder / "manifest.json").read_text())
         path = folder / manifest["weights"]
-        with np.load(path) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        arrays = safetensors.numpy.load_file(path)
         change(arrays)
-        np.savez(path, **arrays)
+        safetensors.numpy.save_file(arrays, path)
         manifest["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         (folder / "manifest.json").write_text(json.dumps(manifest))
     return edit
@@ -147,7 +147,7 @@ def edit_weights(change):
 def truncate_weights(folder: Path) -> None:
     """A damaged weights file of a folder saved before the manifest recorded the hash."""
     edit_manifest(lambda m: m.pop("weights_sha256"))(folder)
-    path = next(folder.glob("weights*.npz"))
+    path = next(folder.glob("weights*"))
     path.write_bytes(path.read_bytes()[:200])
 
 
@@ -190,7 +190,7 @@ TAMPERED = [
     ("weights", "`layer_0/key` should be",
      edit_weights(lambda a: a.update({"layer_0/key": a["layer_0/key"][:, :1]}))),
     ("weights", "the weights lack unembed", edit_weights(lambda a: a.pop("unembed"))),
-    ("weights", "is missing", lambda f: next(f.glob("weights*.npz")).unlink()),
+    ("weights", "is missing", lambda f: next(f.glob("weights*")).unlink()),
 ]
 
 
@@ -217,13 +217,32 @@ def test_the_source_hash_is_checked_when_the_source_is_given(tmp_path: Path, mod
         compiler.load_model(folder, source=source + "\nx = tokens;\n")
 
 
-def test_a_folder_saved_before_the_weights_were_named_by_their_hash_still_loads(
-        tmp_path: Path, models) -> None:
+def test_a_folder_saved_as_weights_npz_without_a_hash_still_loads(tmp_path: Path,
+                                                                  models) -> None:
+    """The layout of exports before safetensors and the hash: weights.npz beside a manifest
+    that does not name it."""
     model, _ = models
-    folder = compiler.save_model(model, tmp_path / "model")
+    folder = compiler.save_model(model, tmp_path / "model", dtype="float64")
     manifest = json.loads((folder / "manifest.json").read_text())
-    next(folder.glob("weights-*.npz")).rename(folder / "weights.npz")
+    weights = folder / manifest["weights"]
+    np.savez(folder / "weights.npz", **safetensors.numpy.load_file(weights))
+    weights.unlink()
     for key in ("weights", "weights_sha256"):
         del manifest[key]
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    assert export.load_model(folder).run(["abc"]) == [["c", "b", "a"]]
+    loaded = export.load_model(folder)
+    assert loaded.run(INPUTS) == model.run(INPUTS)
+    np.testing.assert_array_equal(loaded.weights.token_embed, model.weights.token_embed)
+
+
+def test_weights_are_float32_safetensors_unless_asked_otherwise(tmp_path: Path,
+                                                                models) -> None:
+    model, _ = models
+    for dtype in ("float32", "float64"):
+        folder = compiler.save_model(model, tmp_path / dtype, dtype=dtype)
+        [weights] = folder.glob("weights-*.safetensors")
+        arrays = safetensors.numpy.load_file(weights)
+        assert {array.dtype.name for array in arrays.values()} == {dtype}
+        assert compiler.load_model(folder).run(INPUTS) == model.run(INPUTS)
+    with pytest.raises(rasp.RaspValueError, match="cannot save weights as float16"):
+        compiler.save_model(model, tmp_path / "half", dtype="float16")
