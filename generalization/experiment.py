@@ -47,7 +47,8 @@ from generalization.reporting import report
 from generalization.reporting.records import plain, read
 from generalization.reporting.results import (SCHEMA, CompiledRecord, Counterexample,
                                               LengthResult, ModelRecord, Results, RunResult,
-                                              TaskRecord, Timings, TrainingRecord,
+                                              TaskRecord, Timings, TrainingCheck,
+                                              TrainingRecord,
                                               write_results)
 from generalization.tasks import Batch, Task, TaskData
 from generalization.training.loop import train
@@ -108,7 +109,7 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
         schema=SCHEMA,
         created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         config=_shown_config(config), versions=versions(),
-        task=_task_record(config, reference, causal_compiles), runs=runs,
+        task=_task_record(config, reference, causal_compiles, data), runs=runs,
         timings=clock.timings())
     write_results(results, run_dir / "results.json")
     report.write_report(run_dir)
@@ -223,7 +224,8 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
         seeds=list(training.seeds), fitted=list(trained.fitted),
         train=TrainingRecord(steps=trained.steps, final_loss=trained.final_loss,
                              in_distribution_exact_match=trained.in_distribution_exact_match,
-                             seconds=trained.seconds),
+                             seconds=trained.seconds,
+                             history=[TrainingCheck(**check) for check in trained.history]),
         lengths=lengths, counterexamples=counterexamples)
     write_atomically(finished, json.dumps({"identity": identity, "run": plain(run)}) + "\n")
     fitted = sum(trained.fitted)
@@ -313,12 +315,13 @@ def _compiles_causally(program: rasp.Program, task: Task, longest: int) -> bool:
 
 
 def _task_record(config: ExperimentConfig, reference: compiler.CompiledModel,
-                 causal_compiles: bool) -> TaskRecord:
+                 causal_compiles: bool, data: TaskData) -> TaskRecord:
     task = config.task
     return TaskRecord(
         name=config.name, program=_shown(task.program), sop=task.sop, vocab=list(task.vocab),
         train_lengths=list(task.train_lengths), test_lengths=list(task.test_lengths),
         causal=task.causal, format=task.format, end_token=task.end_token,
+        classes=list(data.classes),
         compiled=CompiledRecord(
             layers=reference.num_layers, heads_per_layer=reference.heads_per_layer(),
             residual_width=reference.residual_width, parameters=reference.parameter_count(),

@@ -208,3 +208,55 @@ def test_user_strings_cannot_become_markup_or_html_in_the_markdown(run_dir: Path
     assert "<img src=x" not in rendered and "<script" not in rendered   # the plots are <img
     assert "&lt;img src=x onerror=alert(3)&gt;" in rendered
     assert "<img src=x" not in (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def with_history(results: dict) -> dict:
+    """The fixture's runs with a training history of two checks (seed 2 of learned never
+    fits; rope's seeds fit at the second check)."""
+    for run in results["runs"]:
+        seeds = len(run["seeds"])
+        run["train"]["history"] = [
+            {"step": 100, "loss": [0.9] * seeds, "exact_match": [0.2] * seeds,
+             "fitted": [False] * seeds},
+            {"step": 200, "loss": [0.1] * seeds, "exact_match": [1.0] * seeds,
+             "fitted": [ok for ok in run["fitted"]]}]
+    return results
+
+
+def test_a_report_plots_the_learning_curves_when_results_hold_the_history(
+        run_dir: Path) -> None:
+    (run_dir / "results.json").write_text(json.dumps(with_history(fixture_results())))
+    written = write_report(run_dir)
+    curves = run_dir / "plots" / "learning_curves.png"
+    assert curves in written and curves.read_bytes().startswith(PNG_SIGNATURE)
+    assert "![learning curves" in (run_dir / "report.md").read_text(encoding="utf-8")
+    assert load_results(run_dir / "results.json").runs[0].train.history[1].step == 200
+
+
+def test_a_history_with_the_wrong_number_of_seeds_is_refused(tmp_path: Path) -> None:
+    results = with_history(fixture_results())
+    results["runs"][0]["train"]["history"][1]["loss"].pop()
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ResultsError, match=r"runs\[0\]\.train\.history\[1\]\.loss: expected 3"):
+        load_results(tmp_path / "results.json")
+
+
+@pytest.mark.parametrize("seeds, bands", [(3, 0), (5, 1)])
+def test_interval_bands_are_drawn_only_from_five_seeds(seeds: int, bands: int) -> None:
+    from matplotlib.figure import Figure
+
+    from generalization.reporting.plots import _plot_run
+    from generalization.reporting.results import Results
+
+    results = fixture_results()
+    run = results["runs"][1]
+    run["seeds"], run["fitted"] = list(range(seeds)), [True] * seeds
+    for key in ("steps", "final_loss", "in_distribution_exact_match"):
+        run["train"][key] = [run["train"][key][0]] * seeds
+    for entry in run["lengths"]:
+        for key in ("exact_match", "token_accuracy"):
+            entry[key] = [entry[key][0]] * seeds
+    axes = Figure().add_subplot()
+    _plot_run(axes, Results.from_dict(results).runs[1], "exact_match")
+    assert len(axes.collections) == bands
+    assert len(axes.lines) == 1 + seeds   # the mean and every seed

@@ -1,8 +1,17 @@
-"""The harness's plots, as PNG bytes: accuracy against length, and the study's scatter.
+"""The harness's plots, as PNG bytes: accuracy against length, learning curves, and the study's
+scatter.
 
-`plot_metric`: one line per positional encoding of a results.json: the mean over seeds at each
-evaluated length, with a band for the 95% interval over seeds (as stored in results.json), and
-the training range shaded so that the eye finds where extrapolation starts.
+`plot_metric`: per positional encoding of a results.json, every seed's metric at each evaluated
+length as a thin line, and a thick line for the mean over the seeds that fitted (dashed, over
+all seeds, when none did), the training range shaded so that the eye finds where
+extrapolation starts. A band for the 95% interval over seeds is drawn only from
+MIN_SEEDS_FOR_BAND seeds on: with 3 seeds the t quantile is 4.3 and the band spans most of
+[0, 1], which says nothing the single seeds do not show better. Token accuracy has a chance
+line at 1 / (number of output values), a uniform guess, when results.json records the values.
+
+`plot_learning_curves`: per encoding and seed, the in-distribution exact match and the loss at
+every training check, with a marker where the seed fitted; None for results written before
+the history was recorded.
 
 `plot_study`: one point per task and encoding of a sweep: compiled operations against exact
 match at 2x the training length (the fitted seeds' mean, filled; all seeds' when none fitted,
@@ -15,6 +24,7 @@ a report neither needs a display nor switches the backend of a program that impo
 from __future__ import annotations
 
 import io
+from typing import Optional
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,6 +38,9 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("exact_match.png", "exact_match", "exact match"),
     ("token_accuracy.png", "token_accuracy", "token accuracy"),
 )
+LEARNING_CURVES = "learning_curves.png"
+# Seeds from which a 95% interval over them is narrow enough to draw.
+MIN_SEEDS_FOR_BAND = 5
 
 
 def plot_metric(results: Results, metric: str, label: str) -> bytes:
@@ -39,14 +52,55 @@ def plot_metric(results: Results, metric: str, label: str) -> bytes:
     axes.axvspan(low - 0.5, high + 0.5, color="0.88", label=f"training lengths {low}-{high}")
     for run in results.runs:
         _plot_run(axes, run, metric)
+    classes = results.task.classes
+    if metric == "token_accuracy" and classes:
+        axes.axhline(1 / len(classes), color="0.4", linestyle=":", linewidth=1,
+                     label=f"chance (uniform guess of {len(classes)} values)")
     axes.set_xlabel("input length")
     axes.set_ylabel(label)
     axes.set_ylim(-0.03, 1.03)
-    axes.set_title(f"{results.task.name}: {label} against length "
-                   f"(mean over seeds, 95% interval)", fontsize=10)
+    axes.set_title(f"{results.task.name}: {label} against length (thin: single seeds; thick: "
+                   f"mean of fitted seeds, dashed: of all)", fontsize=9)
     axes.grid(True, color="0.8", linewidth=0.5)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # lengths are whole numbers
     axes.legend(fontsize=8, loc="best")
+    return _png(figure)
+
+
+def plot_learning_curves(results: Results) -> Optional[bytes]:
+    """The PNG of every seed's in-distribution exact match and loss against training steps,
+    or None when no run recorded its training history."""
+    runs = [run for run in results.runs if run.train.history]
+    if not runs:
+        return None
+    figure = Figure(figsize=(9.0, 3.8), dpi=110)
+    FigureCanvasAgg(figure)
+    accuracy, loss = figure.subplots(1, 2)
+    for number, run in enumerate(runs):
+        color = f"C{number}"
+        history = run.train.history
+        steps = [check.step for check in history]
+        for index, seed in enumerate(run.seeds):
+            label = f"{run.positions}" if index == 0 else None
+            accuracy.plot(steps, [check.exact_match[index] for check in history], color=color,
+                          linewidth=1, alpha=0.8, marker=".", markersize=4, label=label)
+            loss.plot(steps, [check.loss[index] for check in history], color=color,
+                      linewidth=1, alpha=0.8, marker=".", markersize=4)
+            fitted_at = next((check for check in history if check.fitted[index]), None)
+            if fitted_at is not None:
+                accuracy.plot([fitted_at.step], [fitted_at.exact_match[index]], marker="*",
+                              markersize=9, color=color, linestyle="none")
+    accuracy.plot([], [], marker="*", color="0.3", linestyle="none", label="seed fitted")
+    accuracy.set_ylim(-0.03, 1.03)
+    accuracy.set_ylabel("in-distribution exact match")
+    loss.set_yscale("log")
+    loss.set_ylabel("loss (cross-entropy)")
+    for axes in (accuracy, loss):
+        axes.set_xlabel("training step")
+        axes.grid(True, color="0.8", linewidth=0.5)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    accuracy.legend(fontsize=8, loc="best")
+    figure.suptitle(f"{results.task.name}: learning curves, one line per seed", fontsize=10)
     return _png(figure)
 
 
@@ -87,13 +141,22 @@ def _png(figure: Figure) -> bytes:
 
 
 def _plot_run(axes: Axes, run: RunResult, metric: str) -> None:
-    """One encoding's line and its seed-interval band."""
+    """One encoding: its seeds as thin lines, the fitted seeds' mean (or all seeds', dashed)
+    as a thick one, and the interval band when there are enough seeds (module docstring)."""
     entries = sorted(run.lengths, key=lambda entry: entry.length)
     lengths = [entry.length for entry in entries]
-    means = [getattr(entry, f"{metric}_mean") for entry in entries]
-    lows = [getattr(entry, f"{metric}_ci95")[0] for entry in entries]
-    highs = [getattr(entry, f"{metric}_ci95")[1] for entry in entries]
-    fitted = sum(run.fitted)
-    (line,) = axes.plot(lengths, means, marker="o", markersize=3, linewidth=1.5,
-                        label=f"{run.positions} ({fitted}/{len(run.seeds)} seeds fitted)")
-    axes.fill_between(lengths, lows, highs, color=line.get_color(), alpha=0.2, linewidth=0)
+    per_seed = [entry.per_seed(metric) for entry in entries]
+    fitted = [index for index, ok in enumerate(run.fitted) if ok]
+    chosen = fitted or range(len(run.seeds))
+    means = [sum(values[i] for i in chosen) / len(chosen) for values in per_seed]
+    (line,) = axes.plot(lengths, means, marker="o", markersize=3, linewidth=2,
+                        linestyle="-" if fitted else "--",
+                        label=f"{run.positions} ({len(fitted)}/{len(run.seeds)} seeds fitted)")
+    for index in range(len(run.seeds)):
+        axes.plot(lengths, [values[index] for values in per_seed], color=line.get_color(),
+                  linewidth=0.7, alpha=0.45)
+    if len(run.seeds) >= MIN_SEEDS_FOR_BAND:
+        lows = [getattr(entry, f"{metric}_ci95")[0] for entry in entries]
+        highs = [getattr(entry, f"{metric}_ci95")[1] for entry in entries]
+        axes.fill_between(lengths, lows, highs, color=line.get_color(), alpha=0.15,
+                          linewidth=0)

@@ -15,7 +15,8 @@ from generalization.reporting.document import (Block, Cell, Heading, Image, Mono
                                                Preformatted, Table, compact_json, percent,
                                                seconds, span, to_html, to_markdown, tokens,
                                                with_interval)
-from generalization.reporting.plots import METRICS, plot_metric
+from generalization.reporting.plots import (LEARNING_CURVES, METRICS, plot_learning_curves,
+                                            plot_metric)
 from generalization.reporting.results import Results, RunResult, TaskRecord, load_results
 from generalization.reporting.summary import SummaryRow, summary_table
 from rasp.files import write_atomically
@@ -40,6 +41,9 @@ def report_blocks(results: Results) -> list[Block]:
         _summary_block(summary),
         Heading("Training"),
         _training_table(results.runs),
+        *([Image(f"plots/{LEARNING_CURVES}", "learning curves: in-distribution exact match and "
+                                              "loss against training steps")]
+          if any(run.train.history for run in results.runs) else []),
         Heading("Exact match by length range"),
         _ranges_table(summary),
         *[Image(f"plots/{name}", f"{label} against length") for name, _, label in METRICS],
@@ -191,6 +195,9 @@ def write_report(run_dir: str | Path) -> list[Path]:
     results = load_results(run_dir / "results.json")
     images = {f"plots/{name}": plot_metric(results, metric, label)
               for name, metric, label in METRICS}
+    curves = plot_learning_curves(results)
+    if curves is not None:
+        images[f"plots/{LEARNING_CURVES}"] = curves
     blocks = report_blocks(results)
     # Plots first, so that a report on disk never points at a plot not yet written.
     for relative, data in images.items():

@@ -79,6 +79,7 @@ class TaskRecord:
     compiled: CompiledRecord
     format: str | None = None       # "per_position" or "autoregressive"; absent: per_position
     end_token: Any = None           # autoregressive tasks only
+    classes: list[Any] | None = None   # the s-op's output values; absent in older results
 
     @property
     def autoregressive(self) -> bool:
@@ -98,6 +99,18 @@ class ModelRecord:
 
 
 @dataclass
+class TrainingCheck:
+    """One in-distribution check during training: per seed, the loss and exact match on a
+    fresh batch of training lengths, and whether the seed had fitted (a fitted seed keeps the
+    figures of the check at which it fitted)."""
+
+    step: int
+    loss: list[float]
+    exact_match: list[float]
+    fitted: list[bool]
+
+
+@dataclass
 class TrainingRecord:
     """How training went, per seed (and its time, all seeds together)."""
 
@@ -105,6 +118,7 @@ class TrainingRecord:
     final_loss: list[float]
     in_distribution_exact_match: list[float]
     seconds: float
+    history: list[TrainingCheck] | None = None   # every check; absent in older results
 
 
 @dataclass
@@ -182,6 +196,9 @@ class RunResult:
         lists = [("fitted", self.fitted), ("train.steps", self.train.steps),
                  ("train.final_loss", self.train.final_loss),
                  ("train.in_distribution_exact_match", self.train.in_distribution_exact_match)]
+        for index, check in enumerate(self.train.history or ()):
+            lists += [(f"train.history[{index}].{name}", getattr(check, name))
+                      for name in ("loss", "exact_match", "fitted")]
         for index, entry in enumerate(self.lengths):
             lists += [(f"lengths[{index}].{metric}", entry.per_seed(metric))
                       for metric in ("exact_match", "token_accuracy", *AUTOREGRESSIVE_METRICS)
