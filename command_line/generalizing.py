@@ -7,6 +7,8 @@ located line.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -25,9 +27,10 @@ from rasp.inputs import parse_input
 
 def generalize_command(target: Path, run_dir: Optional[Path], sop: Optional[str],
                        vocab: Optional[str], train_len: Optional[str], test_len: Optional[str],
-                       overrides: dict[str, Any]) -> int:
-    config = _config(target, sop, vocab, train_len, test_len, overrides)
-    run_dir = output_folder(run_dir or Path("runs") / config.name)
+                       overrides: dict[str, Any], sets: list[str]) -> int:
+    config = _config(target, sop, vocab, train_len, test_len, overrides, sets)
+    run_dir = output_folder(run_dir or default_run_folder(config, quick=target.suffix == ".rasp"
+                                                          or bool(sets)))
     results = run_experiment(config, run_dir, progress=True,
                              log=lambda line: print(line, file=sys.stderr))
     print(_summary(results))
@@ -53,17 +56,29 @@ def report_command(run_dir: Path) -> int:
     return 0
 
 
+def default_run_folder(config: ExperimentConfig, quick: bool) -> Path:
+    """runs/NAME for a config file as written; for the quick form, or a file changed by --set,
+    runs/NAME-<hash of the config>, so that another setting never lands in the same folder
+    (whose checkpoints and finished runs belong to the setting that made them)."""
+    if not quick:
+        return Path("runs") / config.name
+    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()
+    return Path("runs") / f"{config.name}-{digest[:8]}"
+
+
 def _config(target: Path, sop: Optional[str], vocab: Optional[str], train_len: Optional[str],
-            test_len: Optional[str], overrides: dict[str, Any]) -> ExperimentConfig:
-    """A TOML config, or the quick form built from a .rasp file and the options."""
+            test_len: Optional[str], overrides: dict[str, Any],
+            sets: list[str]) -> ExperimentConfig:
+    """A TOML config (changed by `sets`), or the quick form built from a .rasp file and the
+    options."""
     quick = {"--sop": sop, "--vocab": vocab, "--train-len": train_len, "--test-len": test_len}
     if target.suffix != ".rasp":
         given = [name for name, value in quick.items() if value is not None]
         given += [f"--{key.replace('_', '-')}" for key in overrides]
         if given:
             raise RaspValueError(f"{target}: {', '.join(given)} only go with a .rasp file",
-                                 hint="put these settings into the config file")
-        return load_config(target)
+                                 hint="change a config's settings with --set section.key=value")
+        return load_config(target, sets)
     missing = [name for name, value in quick.items() if value is None]
     if missing:
         raise RaspValueError(f"{target}: the quick form needs {', '.join(missing)}",
@@ -72,7 +87,7 @@ def _config(target: Path, sop: Optional[str], vocab: Optional[str], train_len: O
     tokens = parse_input(vocab, origin="--vocab")
     if "steps" in overrides:   # the default warm-up (100 steps) would not fit a short run
         overrides = {"warmup_steps": min(100, overrides["steps"] // 10), **overrides}
-    return quick_config(target, sop, tokens, train_len, test_len, **overrides)
+    return quick_config(target, sop, tokens, train_len, test_len, sets, **overrides)
 
 
 def _summary(results: Results) -> str:

@@ -72,6 +72,12 @@ def _options(version: Annotated[bool, typer.Option(
     them to transformer weights, test whether learned transformers length-generalize."""
 
 
+Sets = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", metavar="SECTION.KEY=VALUE",
+                 help="Change a setting of the config (repeat for several), checked as in the "
+                      "file: --set training.steps=200 --set model.positions='[\"rope\"]'."),
+]
 SearchPath = Annotated[
     Optional[list[Path]],
     typer.Option("--search-path", "-I", metavar="DIR",
@@ -248,6 +254,7 @@ def generalize(
         "--seeds", min=1, help="Quick form: train seeds 0..N-1.")] = None,
     steps: Annotated[Optional[int], typer.Option(
         "--steps", min=1, help="Quick form: training steps.")] = None,
+    sets: Sets = None,
 ) -> None:
     """Train transformers on short inputs labelled by a program; test them on longer ones."""
     overrides = {key: value for key, value in (
@@ -257,7 +264,7 @@ def generalize(
 
     with _user_errors():
         code = generalizing.generalize_command(target, out, sop, vocab, train_len, test_len,
-                                               overrides)
+                                               overrides, sets or [])
     raise typer.Exit(code)
 
 
@@ -289,6 +296,7 @@ def sweep(
         "--ray", metavar="ADDRESS",
         help="Run on the Ray cluster at this address (the `ray` extra; its nodes must "
              "see OUT).")] = None,
+    sets: Sets = None,
 ) -> None:
     """Run every experiment of a sweep on a local process pool or a Ray cluster; a rerun skips
     finished runs."""
@@ -297,8 +305,9 @@ def sweep(
 
     with _user_errors():
         # run_sweep checks the folder before any run, once connected to Ray when asked to.
-        out = out or Path("runs") / load_sweep(sweep_file).name
+        out = out or Path("runs") / load_sweep(sweep_file, sets or []).name
         summary = run_sweep(sweep_file, out, workers=workers, ray_address=ray_address,
+                            sets=sets or [],
                             log=lambda line: typer.echo(line, err=True))
     typer.echo(f"sweep: {out / 'sweep.json'}")
     raise typer.Exit(0 if all(run.status != "failed" for run in summary.runs.values()) else 1)

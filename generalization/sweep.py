@@ -41,7 +41,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 
@@ -73,13 +73,15 @@ class _Invocation:
 
 
 def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None = None,
-              log: Log = print, ray_address: str | None = None) -> SweepRecord:
-    """Run every run of the sweep file into `out_dir` and return what `sweep.json` holds.
+              log: Log = print, ray_address: str | None = None,
+              sets: Sequence[str] = ()) -> SweepRecord:
+    """Run every run of the sweep file (with `sets` as more overrides, `config.sweep`) into
+    `out_dir` and return what `sweep.json` holds.
 
     `workers` runs at once: on the local pool, default half the CPU cores; on the Ray cluster
     at `ray_address`, default as many as the cluster schedules (one CPU per run)."""
     started = time.perf_counter()
-    sweep = load_sweep(sweep_path)
+    sweep = load_sweep(sweep_path, sets)
     ray = None if ray_address is None else _connect_to_ray(ray_address)   # before any writing
     # Absolute, so that a Ray task on another node (and another working folder) writes there.
     out_dir = output_folder(out_dir, "output folder").resolve()

@@ -121,6 +121,11 @@ BAD = [
     (["generalize", QUICK, "--steps", "5"],                              # issue 15
      "quick.toml: --steps only go with a .rasp file"),
     (["generalize", REVERSE, "--sop", "reverse"], "the quick form needs --vocab"),
+    (["generalize", QUICK, "--set", "training.steps=0"],
+     "quick.toml with --set: [training] steps: must be a positive integer, got 0"),
+    (["generalize", QUICK, "--set", "steps=5"], "--set steps=5: must look like section.key=value"),
+    (["generalize", QUICK, "--set", "trainig.steps=5"],
+     "[trainig]: unknown section (hint: did you mean `training`?)"),
     (["generalize", REVERSE, "--sop", "reverse", "--vocab", '"aab"', "--train-len", "1-3",
       "--test-len", "4-5"], 'lists the token "a" twice'),
     (["generalize", REVERSE, "--sop", "reverse", "--vocab", '"ab"', "--train-len", "3-1",
@@ -132,6 +137,7 @@ BAD = [
     # rasp sweep
     (["sweep", SWEEP, "-o", "file.txt"], "output folder file.txt: is a file, not a folder"),
     (["sweep", "missing.toml"], "missing.toml: no such file"),
+    (["sweep", SWEEP, "--set", "model.steps=5"], "--set model.steps=5: a sweep sets keys"),
     (["sweep", "bad_grid.toml"], "[grid] widht: not a setting a sweep can vary"),
     (["sweep", "bad_published.toml"], "[published.quick] generalizes: must be true or false"),
 ]

@@ -286,3 +286,27 @@ def test_parse_length_range(text, expected):
 def test_parse_length_range_refuses(text):
     with pytest.raises(ConfigError, match="^--train-len: must"):
         parse_length_range(text, "--train-len")
+
+
+# ------------------------------------------------------------------ --set
+
+
+def test_set_changes_a_config_as_its_file_would():
+    config = load_config(EXPERIMENTS / "quick.toml", [
+        "training.steps=50", "model.positions=[\"rope\"]", "task.train_lengths=[1, 4]",
+        "evaluation.examples_per_length = 8", "task.sampler.name=uniform"])
+    assert config.training.steps == 50 and config.model.positions == ("rope",)
+    assert config.task.train_lengths == (1, 4) and config.evaluation.examples_per_length == 8
+    assert load_config(EXPERIMENTS / "quick.toml").training.steps == 300   # the file is as was
+
+
+def test_the_default_folder_of_another_setting_is_another_folder():
+    from command_line.generalizing import default_run_folder
+
+    plain = load_config(EXPERIMENTS / "quick.toml")
+    changed = load_config(EXPERIMENTS / "quick.toml", ["training.steps=50"])
+    assert default_run_folder(plain, quick=False) == Path("runs") / "quick"
+    folders = {default_run_folder(config, quick=True) for config in (plain, changed)}
+    assert len(folders) == 2 and all(f.name.startswith("quick-") for f in folders)
+    assert default_run_folder(changed, quick=True) == default_run_folder(
+        load_config(EXPERIMENTS / "quick.toml", ["training.steps=50"]), quick=True)

@@ -42,9 +42,10 @@ is located at file:line:col. Nothing here imports JAX.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import rasp
 from generalization.settings import (Checked, ConfigError, Invalid, Table, distinct,
@@ -150,21 +151,53 @@ def default_max_position(task: Task) -> int:
     return max(MIN_MAX_POSITION, 2 * task.input_width(task.test_lengths))
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and check an experiment config; `ConfigError` on any mistake."""
+def load_config(path: str | Path, sets: Sequence[str] = ()) -> ExperimentConfig:
+    """Read and check an experiment config, changed by `sets` ("training.steps=200", as
+    `--set` gives them); `ConfigError` on any mistake."""
     path = Path(path)
-    return config_from_dict(read_toml(path), str(path), path.parent, default_name=path.stem,
-                            path=path)
+    data = read_toml(path)
+    apply_sets(data, sets)
+    return config_from_dict(data, f"{path} with --set" if sets else str(path), path.parent,
+                            default_name=path.stem, path=path)
+
+
+def parse_set(text: str) -> tuple[list[str], Any]:
+    """`"training.steps=200"` -> (["training", "steps"], 200): the key path, and the value read
+    as TOML (a bare word that is no TOML value, `unique`, is a string)."""
+    match = re.fullmatch(r"\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)\s*=(.*)", text, re.DOTALL)
+    if match is None:
+        raise ConfigError(f"--set {text}: must look like section.key=value",
+                          hint="e.g. --set training.steps=200 or --set model.positions='[\"rope\"]'")
+    try:
+        value = tomllib.loads(f"value = {match[2].strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = match[2].strip()
+    return match[1].split("."), value
+
+
+def apply_sets(data: dict[str, Any], sets: Sequence[str]) -> None:
+    """Change a config's parsed TOML by each `--set section.key=value` (tables made as
+    needed); the result is checked as a file is, so a bad key or value is named."""
+    for text in sets:
+        keys, value = parse_set(text)
+        table = data
+        for key in keys[:-1]:
+            inner = table.setdefault(key, {})
+            if not isinstance(inner, dict):
+                raise ConfigError(f"--set {text}: `{key}` is a value, not a section")
+            table = inner
+        table[keys[-1]] = value
 
 
 def quick_config(program: str | Path, sop: str, vocab: str | list,
                  train_lengths: tuple[int, int] | str, test_lengths: tuple[int, int] | str,
-                 **overrides: Any) -> ExperimentConfig:
+                 sets: Sequence[str] = (), **overrides: Any) -> ExperimentConfig:
     """The config of `rasp generalize FILE.rasp --sop S --vocab V --train-len 1-10 ...`.
 
     `vocab` is tokens (a string means its characters), lengths are pairs or "lo-hi", and each
     override is a key of any section (`steps=500`, `positions=["rope"]`, `sampler="unique"`).
-    Paths are relative to the current folder; checks and messages are those of a file."""
+    Paths are relative to the current folder; checks and messages are those of a file;
+    `sets` change it further, as for `load_config`."""
     sections: dict[str, Any] = {"task": {
         "program": str(program), "sop": sop, "vocab": vocab,
         "train_lengths": list(_range_of(train_lengths, "train_lengths")),
@@ -174,6 +207,7 @@ def quick_config(program: str | Path, sop: str, vocab: str | list,
             raise ConfigError(f"command line: unknown setting `{key}`", key=key,
                               hint=did_you_mean(key, _QUICK_KEYS))
         set_setting(sections, key, value)
+    apply_sets(sections, sets)
     return config_from_dict(sections, "command line", Path.cwd(), default_name=Path(program).stem)
 
 

@@ -18,6 +18,8 @@ A sweep file lists experiment configs and the settings to cross them with:
     result = "0.9998 exact match at 51-100"
     source = "Huang et al. 2025, learned absolute positions, trained up to 50"
 
+`rasp sweep SWEEP.toml --set training.steps=200` adds an override for every run.
+
 A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
 [evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section
 (`sampler = "unique"` is short for `sampler = {name = "unique"}`). Each experiment x grid
@@ -33,10 +35,11 @@ import re
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from generalization.config.experiment import (SECTION_OF, VARIABLE_TASK_KEYS, ExperimentConfig,
-                                              config_from_dict, load_config, set_setting)
+                                              config_from_dict, load_config, parse_set,
+                                              set_setting)
 from generalization.settings import (Checked, ConfigError, Table, boolean, optional,
                                           read_toml, safe_name, setting, text)
 from rasp.errors import did_you_mean
@@ -71,10 +74,19 @@ class Sweep:
     note: str                                 # shown on the study page, under its title
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read a sweep file and build and check every run's config; `ConfigError` on a mistake."""
+def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
+    """Read a sweep file and build and check every run's config; `ConfigError` on a mistake.
+    Each of `sets` ("training.steps=200", as `--set` gives them) is one more override for
+    every run."""
     path = Path(path)
-    top = Table(str(path), None, read_toml(path))
+    data = read_toml(path)
+    for assignment in sets:
+        keys, value = parse_set(assignment)
+        if len(keys) != 2 or SECTION_OF.get(keys[1]) != keys[0]:
+            raise ConfigError(f"--set {assignment}: a sweep sets keys a sweep can vary, as "
+                              f"section.key", hint="e.g. --set training.steps=200")
+        data.setdefault("overrides", {})[keys[1]] = value
+    top = Table(str(path) + (" with --set" if sets else ""), None, data)
     name = top.get("name", path.stem, safe_name)
     experiments = _experiments(top, path.parent)
     grid = _settings(top.sub("grid", {}), in_grid=True)
