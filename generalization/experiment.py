@@ -321,7 +321,7 @@ def _task_record(config: ExperimentConfig, reference: compiler.CompiledModel,
         name=config.name, program=_shown(task.program), sop=task.sop, vocab=list(task.vocab),
         train_lengths=list(task.train_lengths), test_lengths=list(task.test_lengths),
         causal=task.causal, format=task.format, end_token=task.end_token,
-        classes=list(data.classes),
+        classes=list(data.classes), source=data.program.source,
         compiled=CompiledRecord(
             layers=reference.num_layers, heads_per_layer=reference.heads_per_layer(),
             residual_width=reference.residual_width, parameters=reference.parameter_count(),

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from rasp import highlight
+
 
 @dataclass(frozen=True)
 class Mono:
@@ -23,7 +25,15 @@ class Mono:
     text: str
 
 
-Cell = Union[str, Mono]
+@dataclass(frozen=True)
+class Link:
+    """Cell text that links to another page (a path relative to this page's folder)."""
+
+    text: str
+    href: str
+
+
+Cell = Union[str, Mono, Link]
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,9 @@ def _markdown_table(table: Table) -> str:
 def _md_cell(cell: Cell) -> str:
     if isinstance(cell, Mono):
         return _code_span(cell.text.replace("|", "\\|"))   # a pipe ends a GFM table cell
+    if isinstance(cell, Link):
+        target = cell.href.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        return f"[{_md_escape(cell.text)}]({target})"
     return _md_escape(cell)
 
 
@@ -183,6 +196,7 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left;
 th { background: #f2f2f2; }
 code, pre { font-family: ui-monospace, monospace; font-size: 0.85rem; }
 pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; }
+.wide { overflow-x: auto; }   /* a table wider than the page scrolls, the page does not */
 img { max-width: 100%; display: block; margin: 1rem 0; }
 """
 
@@ -206,14 +220,18 @@ def _html_block(block: Block, images: dict[str, bytes]) -> str:
         data = base64.b64encode(images[block.path]).decode("ascii")
         return f'<img src="data:image/png;base64,{data}" alt="{html.escape(block.alt)}">'
     if isinstance(block, Preformatted):
+        if block.language == "rasp":   # highlighted, with inline styles (rasp/highlight.py)
+            return highlight.to_html(block.text)
         return f"<pre>{html.escape(block.text)}</pre>"
     header = "".join(f"<th>{html.escape(text)}</th>" for text in block.header)
     rows = "\n".join("<tr>" + "".join(f"<td>{_html_cell(cell)}</td>" for cell in row) + "</tr>"
                      for row in block.rows)
-    return f"<table>\n<tr>{header}</tr>\n{rows}\n</table>"
+    return f'<div class="wide"><table>\n<tr>{header}</tr>\n{rows}\n</table></div>'
 
 
 def _html_cell(cell: Cell) -> str:
     if isinstance(cell, Mono):
         return f"<code>{html.escape(cell.text)}</code>"
+    if isinstance(cell, Link):
+        return f'<a href="{html.escape(cell.href)}">{html.escape(cell.text)}</a>'
     return html.escape(cell)

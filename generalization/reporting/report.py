@@ -34,6 +34,8 @@ def report_blocks(results: Results) -> list[Block]:
         Paragraph(_introduction(results)),
         Paragraph(_DEFINITIONS),
         *([Paragraph(_AUTOREGRESSIVE_DEFINITIONS)] if task.autoregressive else []),
+        *([Heading("Program"), Preformatted(task.source.rstrip("\n"), "rasp")]
+          if task.source is not None else []),
         Heading("Task and compiled model"),
         _task_table(task),
         Heading("Summary"),

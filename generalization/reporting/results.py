@@ -80,6 +80,7 @@ class TaskRecord:
     format: str | None = None       # "per_position" or "autoregressive"; absent: per_position
     end_token: Any = None           # autoregressive tasks only
     classes: list[Any] | None = None   # the s-op's output values; absent in older results
+    source: str | None = None          # the program's text; absent in older results
 
     @property
     def autoregressive(self) -> bool:

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from generalization.config.sweep import PublishedOutcome
-from generalization.reporting.document import (Block, Heading, Image, Paragraph, Table, percent,
-                                               span, to_html, to_markdown)
+from generalization.reporting.document import (Block, Heading, Image, Link, Paragraph, Table,
+                                               percent, span, to_html, to_markdown)
 from generalization.reporting.plots import plot_study
 from generalization.reporting.results import (Results, RunResult, SweepEntry, SweepRecord,
                                               load_results, load_sweep_record)
@@ -188,13 +188,13 @@ def _thresholds(rows: list[StudyRow]) -> str:
 def _ranking_table(rows: list[StudyRow]) -> Table:
     header = ("task", "positions", "operations", "layers", "heads", "residual", "parameters",
               "causal", "trained / tested", "fitted", "in distribution", "at 1.5x", "at 2x",
-              "verdict")
+              "verdict", "run")
     return Table(header, tuple(
         (row.task, row.positions, _count(row.operations), str(row.layers), str(row.heads),
          str(row.residual_width), f"{row.parameters:,}", "yes" if row.causal else "no",
          f"{span(row.train_lengths)} / {span(row.test_lengths)}",
          f"{row.fitted}/{row.seeds}", percent(row.in_distribution), _at(row.at_1_5),
-         _at(row.at_2), row.verdict)
+         _at(row.at_2), row.verdict, Link("report", f"runs/{row.run}/report.html"))
         for row in rows))
 
 
