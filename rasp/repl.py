@@ -27,11 +27,12 @@ editing through prompt_toolkit.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, TextIO
+from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO
 
-from rasp import ast, display, evaluate, graph
+from rasp import ast, display, evaluate, graph, highlight
 from rasp.errors import RaspError, RaspSyntaxError
 from rasp.inputs import tokens_of
 from rasp.interpreter import Builtin, Function, LoopBudget, SelectorValue
@@ -64,6 +65,13 @@ class Repl:
         self.running = True
         self.entries = 0
         self._lines: list[str] = []
+
+    def completions(self, prefix: str) -> list[str]:
+        """The names an entry could continue `prefix` with, sorted: what the session and its
+        library define, the built-in operations and input s-ops, keywords and REPL words."""
+        names = {*self.scope.visible_names(), *highlight.KEYWORDS, *highlight.BUILTINS,
+                 *highlight.INPUT_SOPS, *highlight.REPL_WORDS, *highlight.CONSTANTS}
+        return sorted(name for name in names if name.startswith(prefix) and name != prefix)
 
     # ------------------------------------------------------------ reading
 
@@ -277,13 +285,17 @@ def start(files: Sequence[str | Path] = (), search_path: Sequence[str | Path] = 
     # Imported here: only the terminal front end needs prompt_toolkit.
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+    from prompt_toolkit.lexers import PygmentsLexer
 
     home = Path.home()
     # Without a writable home the session still works, only without saved history.
     history: History = (FileHistory(str(home / HISTORY_NAME)) if os.access(home, os.W_OK)
                         else InMemoryHistory())
-    session: PromptSession = PromptSession(history=history)
     repl = Repl(sys.stdout, search_path)
+    session: PromptSession = PromptSession(history=history,
+                                           lexer=PygmentsLexer(highlight.RaspLexer),
+                                           completer=name_completer(repl),
+                                           complete_while_typing=False)   # Tab completes
     repl.write(f"RASP  (running example: \"{DEFAULT_EXAMPLE}\"; `exit` or Ctrl-D to leave)")
     repl.load_files(files, strict=True)
     while repl.running:
@@ -300,3 +312,21 @@ def start(files: Sequence[str | Path] = (), search_path: Sequence[str | Path] = 
         except KeyboardInterrupt:  # while checking; a running statement handles its own
             repl.discard()
             repl.write("interrupted")
+
+
+def name_completer(repl: Repl) -> Any:
+    """A prompt_toolkit completer of the word before the cursor from `repl.completions`."""
+    from prompt_toolkit.completion import Completer, Completion
+
+    class _Names(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
+            match = _WORD.search(document.text_before_cursor)
+            word = match.group() if match else ""
+            if word:
+                for name in repl.completions(word):
+                    yield Completion(name, start_position=-len(word))
+
+    return _Names()
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*$")

@@ -213,3 +213,32 @@ def test_internal_error_is_reported_and_session_goes_on(monkeypatch):
     monkeypatch.setattr(Repl, "run_statement", fails_once)
     lines = output("x = 1;", "y = 2;")
     assert lines == ["internal error (please report it): ValueError: boom", "value: y = 2"]
+
+
+def test_tab_completes_the_sessions_names_the_library_and_the_language() -> None:
+    from prompt_toolkit.document import Document
+
+    from rasp.repl import Repl, name_completer
+
+    repl = Repl(io.StringIO())
+    repl.feed("my_sop = tokens;")
+    completer = name_completer(repl)
+
+    def complete(text: str) -> list[str]:
+        return [c.text for c in completer.get_completions(Document(text), None)]
+
+    assert complete("x = my_") == ["my_sop"]
+    assert complete("aggr") == ["aggregate"]
+    assert "selector_width" in complete("sel") and "select_from_first" in complete("sel")
+    assert complete("set ex") == ["example", "examples", "exit"]
+    assert complete("x = 1 + ") == []
+
+
+def test_the_repl_colours_input_with_the_rasp_lexer() -> None:
+    from pygments.token import Keyword, Name
+
+    from rasp.highlight import RaspLexer
+
+    tokens = [(kind, text) for kind, text in RaspLexer().get_tokens("def f(x) { return x; }")
+              if text.strip()]
+    assert tokens[0] == (Keyword, "def") and (Name, "f") in tokens
