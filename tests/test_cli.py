@@ -184,3 +184,21 @@ def test_read_jsonl_inputs(tmp_path: Path):
     path.write_text('"ok"\n{"x": 1}\n')
     with pytest.raises(RaspError, match=r"in.jsonl:2:1: .*\"input\""):
         read_jsonl_inputs(path)
+
+
+@pytest.mark.parametrize("command", [["run", REVERSE, "--sop", "reverse", '"ab"'],
+                                     ["repl", REVERSE], ["--version"]])
+def test_commands_that_need_no_model_start_without_jax_or_tracr(command):
+    """`rasp run` and `rasp repl` start in a third of a second (bench/bench_startup.py) because
+    the compiler and the harness, and with them JAX and tracr, are imported only by the
+    commands that use them."""
+    script = (f"import sys\nsys.argv = ['rasp', *{command!r}]\n"
+              "from command_line.main import main\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & "
+              "{'jax', 'jaxlib', 'tracr', 'haiku', 'torch', 'matplotlib', 'scipy'}))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, input="", timeout=60, env={"PYTHONPATH": str(ROOT),
+                                                                  "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
