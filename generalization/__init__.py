@@ -5,6 +5,7 @@ a RASP program, tested on longer ones against the program's compiled model.
     config = load_config("examples/experiments/quick.toml")     # checked; no JAX imported
     results = run_experiment(config, Path("runs/quick"))          # a Results record
     results.runs[0].fitted, results.runs[0].lengths[-1].exact_match_mean
+    load_learned("runs/quick", "learned", seed=0).run(["abc"])    # a trained model, saved
 
 Where things live:
 
@@ -37,6 +38,7 @@ _EXPORTS = {
     "run_sweep": "generalization.sweep",
     "write_report": "generalization.reporting.report",
     "write_study": "generalization.reporting.study",
+    "load_learned": "generalization.models.saved",
     "load_results": "generalization.reporting.results",
     "load_sweep_record": "generalization.reporting.results",
     "Results": "generalization.reporting.results",

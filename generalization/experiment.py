@@ -14,8 +14,10 @@
 
 The run directory holds everything a rerun needs: `checkpoints/<positions>/` (training resumes
 from the last checkpoint) and `runs/<positions>.json` (a finished encoding, skipped on a rerun
-of the same config). Every file is written atomically. The evaluation sets are drawn from
-`streams.evaluation_set(length)`, so every encoding and every rerun sees the same inputs.
+of the same config), and the trained models, every seed's parameters in
+`models/<positions>/` (`models.saved.load_learned` runs them). Every file is written
+atomically. The evaluation sets are drawn from `streams.evaluation_set(length)`, so every
+encoding and every rerun sees the same inputs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from generalization.evaluation.counterexamples import find_counterexamples
 from generalization.evaluation.predict import evaluate_lengths, generate, predict
 from generalization.models.config import ModelConfig, head_split_problem
 from generalization.models.from_compiled import from_compiled
+from generalization.models.saved import save_learned
 from generalization.models.transformer import count_parameters
 from generalization.reporting import report
 from generalization.reporting.records import plain, read
@@ -204,6 +207,7 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
                     checkpoint_dir=run_dir / "checkpoints" / positions, progress=progress,
                     initial_params=initial)
     since = clock.add("train_seconds", since)
+    save_learned(run_dir / "models" / positions, settings, trained.params, training.seeds, data)
     metrics = evaluate_lengths(settings, trained.params, data, sets)
     since = clock.add("evaluate_seconds", since)
     low, high = config.task.train_lengths

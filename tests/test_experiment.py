@@ -128,3 +128,19 @@ def test_generalize_quick_form_runs_end_to_end(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["runs"][0]["positions"] == "nope"
     assert "report:" in result.stdout
+
+
+def test_every_trained_seed_is_saved_and_runs_as_the_evaluation_did(finished_run):
+    from generalization import load_learned
+
+    run_dir, results = finished_run
+    for run in results["runs"]:
+        for index, seed in enumerate(run["seeds"]):
+            model = load_learned(run_dir, run["positions"], seed)
+            assert model.config.positions == run["positions"]
+            outputs = model.run([["a", "b"], ["b"]])
+            assert [len(output) for output in outputs] == [2, 1]
+            if run["fitted"][index]:    # fitted on lengths 1-3: right on these
+                assert outputs == [["a", "b"], ["b"]]
+    with pytest.raises(rasp.RaspError, match="no seed 9"):
+        load_learned(run_dir, results["runs"][0]["positions"], 9)

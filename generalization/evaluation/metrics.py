@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
-from generalization.tasks.data import IGNORE_LABEL
+from generalization.tasks.encoding import IGNORE_LABEL
 
 # The per-length metrics of autoregressive tasks besides exact match and token accuracy.
 AUTOREGRESSIVE_METRICS = ("content_exact_match", "end_accuracy")

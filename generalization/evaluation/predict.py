@@ -22,7 +22,8 @@ from generalization.models.config import ModelConfig
 from generalization.models.positions import position_ids
 from generalization.models.transformer import build_model
 from generalization.tasks.continuation import continue_prompts
-from generalization.tasks.data import IGNORE_LABEL, Batch, TaskData
+from generalization.tasks.data import Batch, TaskData
+from generalization.tasks.encoding import IGNORE_LABEL, Encoding
 
 # Rows evaluated per jitted call: bounds the attention activations (S x rows x H x T x T floats)
 # and gives every call of one evaluation the same shape, hence one compilation.
@@ -114,7 +115,7 @@ def evaluate_lengths(model_config: ModelConfig, params_stacked: Any, data: TaskD
     return results
 
 
-def predict(model_config: ModelConfig, params_stacked: Any, data: TaskData,
+def predict(model_config: ModelConfig, params_stacked: Any, data: Encoding,
             inputs: Sequence[Any], rng: np.random.Generator | None = None,
             width: int | None = None, positions: np.ndarray | None = None) -> list[list[list]]:
     """Every seed's decoded outputs for `inputs`: result[s][n] is seed s's output on input n.

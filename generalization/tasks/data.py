@@ -1,10 +1,7 @@
 """A task's inputs and outputs as arrays for a learned model, labelled by the program.
 
-Input ids: 0 is padding, 1..V the vocab tokens in the task's order. Output classes: every value
-the s-op can output (taken from the compiled model), in the language's value order
-(`rasp.values.value_order`), so the order does not depend on how the compiler listed them; a
-label is an index into that list, and padded positions get label -1. Labels come from the
-batched interpreter (`Program.run`), one call per batch.
+The ids are `encoding.py`'s; the classes are every value the s-op can output (taken from the
+compiled model). Labels come from the batched interpreter (`Program.run`), one call per batch.
 
 Autoregressive tasks (`Task.format == "autoregressive"`) learn a causal program that computes
 the next token from the prefix. Their sampler is a `PromptSampler`: it draws the prompt of a
@@ -26,19 +23,15 @@ from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from generalization.tasks.continuation import Runner, continue_prompts
+from generalization.tasks.encoding import IGNORE_LABEL, Encoding, first_unknown
 from generalization.tasks.task import Task
 from rasp.errors import RaspValueError
 from rasp.evaluate import normalise_input
 from rasp.program import Program
-from rasp.values import value_key, value_kind, value_order
+from rasp.values import value_key
 
 if TYPE_CHECKING:   # the compiled model is only read from; importing it would import JAX
     from compiler.model import CompiledModel
-
-# Padding id of the input tokens and label of padded positions (ignored by losses and metrics).
-PAD_ID = 0
-IGNORE_LABEL = -1
-
 
 class Examples(NamedTuple):
     """Model inputs with their outputs: `inputs` token lists, `outputs` an s-op's output on
@@ -60,17 +53,14 @@ class Batch(NamedTuple):
     inputs: list[list]
 
 
-class TaskData:
-    """Encodes a task's inputs and outputs as ids and draws labelled batches from it."""
+class TaskData(Encoding):
+    """A task's inputs and outputs as ids (`Encoding`), and labelled batches drawn from it."""
 
     def __init__(self, task: Task, program: Program, output_values: Iterable[Any]):
         program.sop(task.sop)  # a RaspNameError with a did-you-mean if the s-op is missing
+        super().__init__(task.vocab, output_values)
         self.task = task
         self.program = program
-        self.vocab = list(task.vocab)
-        self.classes = sorted(output_values, key=value_order)
-        self._token_ids = _Ids(self.vocab, first=PAD_ID + 1)
-        self._class_ids = _Ids(self.classes, first=0)
         # The class of an autoregressive task's end token, which its metrics score apart.
         self.end_class: int | None = None
         if task.autoregressive:
@@ -91,15 +81,6 @@ class TaskData:
                 f"needs an s-op with a categorical output (one of a fixed set of values)",
                 hint="choose an s-op whose values are tokens, booleans or counts")
         return cls(task, program, model.output_values)
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of input ids, PAD included."""
-        return len(self.vocab) + 1
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
 
     def examples(self, rng: np.random.Generator, batch_size: int,
                  lengths: tuple[int, int]) -> Examples:
@@ -168,16 +149,6 @@ class TaskData:
         return self._batch([normalise_input(t) for t in inputs], expected_outputs, width,
                            labelled_from)
 
-    def encode_inputs(self, inputs: Sequence[Any],
-                      width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids int32[B, T] (PAD after each input; T = `width` or the longest input) and
-        the mask of real tokens bool[B, T]."""
-        return self._encode([normalise_input(t) for t in inputs], width)
-
-    def decode(self, label_ids: Sequence[int] | np.ndarray, length: int) -> list:
-        """The output values of the first `length` predicted class ids."""
-        return [self.classes[i] for i in np.asarray(label_ids)[:length].tolist()]
-
     def _batch(self, rows: list[list], outputs: Sequence[Sequence[Any]], width: int | None,
                labelled_from: Sequence[int] | None = None) -> Batch:
         tokens, mask = self._encode(rows, width)
@@ -189,7 +160,7 @@ class TaskData:
         try:
             labels[mask] = self._class_ids.of(list(itertools.chain.from_iterable(outputs)))
         except KeyError:
-            row, bad = _first_unknown(self._class_ids, rows, outputs)
+            row, bad = first_unknown(self._class_ids, rows, outputs)
             raise RaspValueError(
                 f"`{self.task.sop}` outputs {bad!r} on input {row!r}, which is not one of its "
                 f"output values {self.classes!r} (from the compiled model)",
@@ -200,55 +171,3 @@ class TaskData:
             labels[np.arange(tokens.shape[1]) < np.asarray(labelled_from)[:, None]] = \
                 IGNORE_LABEL
         return Batch(tokens, labels, mask, rows)
-
-    def _encode(self, rows: list[list], width: int | None) -> tuple[np.ndarray, np.ndarray]:
-        lengths = np.array([len(row) for row in rows], dtype=np.int32)
-        longest = int(lengths.max(initial=0))
-        width = longest if width is None else width
-        if longest > width:
-            raise RaspValueError(f"an input of length {longest} does not fit in width {width}")
-        # Boolean-mask assignment fills row by row, so one flat lookup fills every input.
-        mask = np.arange(width) < lengths[:, None]
-        tokens = np.full(mask.shape, PAD_ID, dtype=np.int32)
-        try:
-            tokens[mask] = self._token_ids.of(list(itertools.chain.from_iterable(rows)))
-        except KeyError:
-            row, bad = _first_unknown(self._token_ids, rows, rows)
-            raise RaspValueError(f"token {bad!r} of input {row!r} is not in the task's "
-                                 f"vocabulary {self.vocab!r}",
-                                 hint="add it to [task] vocab") from None
-        return tokens, mask
-
-
-def _first_unknown(ids: _Ids, rows: list[list], values: Sequence[Sequence[Any]]) -> tuple:
-    """The first input whose values include one without an id, and that value."""
-    return next((row, v) for row, row_values in zip(rows, values)
-                for v in row_values if not ids.has(v))
-
-
-class _Ids:
-    """Consecutive ids of distinct values that tell True from 1 (as `value_key` does) yet let
-    1 and 1.0 match. Ids run every batch, so a sequence whose element types all belong to the
-    values' single type family (str, bool, or int/float) is looked up by value, which cannot
-    confuse bools with numbers there and is several times faster than building keys."""
-
-    def __init__(self, values: Sequence[Any], first: int):
-        self._keyed = {value_key(v): first + i for i, v in enumerate(values)}
-        self._plain = {v: first + i for i, v in enumerate(values)}
-        families = {value_kind(v) for v in values}
-        self._fast_types = _FAMILY_TYPES[families.pop()] if len(families) == 1 else frozenset()
-
-    def of(self, values: Sequence[Any]) -> list[int]:
-        """The ids of `values`; KeyError if one is unknown."""
-        if set(map(type, values)) <= self._fast_types:
-            plain = self._plain
-            return [plain[v] for v in values]
-        keyed = self._keyed
-        return [keyed[value_key(v)] for v in values]
-
-    def has(self, value: Any) -> bool:
-        return value_key(value) in self._keyed
-
-
-_FAMILY_TYPES = {"str": frozenset({str}), "bool": frozenset({bool}),
-                 "number": frozenset({int, float})}

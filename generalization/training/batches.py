@@ -8,7 +8,8 @@ import numpy as np
 from generalization import streams
 from generalization.models.config import ModelConfig
 from generalization.models.positions import position_ids
-from generalization.tasks.data import IGNORE_LABEL, TaskData
+from generalization.tasks.data import TaskData
+from generalization.tasks.encoding import IGNORE_LABEL
 from generalization.training.config import TrainConfig
 
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from generalization.evaluation.metrics import exact_match
-from generalization.tasks.data import IGNORE_LABEL
+from generalization.tasks.encoding import IGNORE_LABEL
 from generalization.training.config import TrainConfig
 
 # Final learning rate of the cosine decay as a fraction of the peak (nanoGPT's min_lr = lr / 10).
