@@ -12,7 +12,7 @@ import pytest
 import compiler
 import rasp
 from compiler.lens import decode_lens, lens_tokens, run_lens
-from test_cli import ROOT, rasp as run_rasp
+from test_cli import ROOT
 
 pytest.importorskip("transformer_lens")
 
@@ -57,9 +57,14 @@ def test_hooks_and_the_cache_see_the_compiled_computation() -> None:
 
 
 def test_rasp_compile_format_lens_saves_what_load_lens_reads(tmp_path: Path) -> None:
-    result = run_rasp("compile", "examples/sort.rasp", "--sop", "sort_tokens", "--vocab",
-                      '"abc"', "--max-len", "3", "-o", str(tmp_path / "out"), "--format", "lens")
-    assert result.returncode == 0, result.stderr
+    from typer.testing import CliRunner
+
+    from command_line.main import app
+
+    result = CliRunner().invoke(app, [
+        "compile", str(ROOT / "examples" / "sort.rasp"), "--sop", "sort_tokens", "--vocab",
+        '"abc"', "--max-len", "3", "-o", str(tmp_path / "out"), "--format", "lens"])
+    assert result.exit_code == 0, result.stderr
     model, lens = compiler.load_model(tmp_path / "out"), compiler.load_lens(tmp_path / "out")
     inputs = every_input("abc", 3)
     assert run_lens(lens, model, inputs) == model.run(inputs)
