@@ -167,7 +167,8 @@ def parse_set(text: str) -> tuple[list[str], Any]:
     match = re.fullmatch(r"\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)\s*=(.*)", text, re.DOTALL)
     if match is None:
         raise ConfigError(f"--set {text}: must look like section.key=value",
-                          hint="e.g. --set training.steps=200 or --set model.positions='[\"rope\"]'")
+                          hint="e.g. --set training.steps=200 or "
+                               "--set model.positions='[\"rope\"]'")
     try:
         value = tomllib.loads(f"value = {match[2].strip()}")["value"]
     except tomllib.TOMLDecodeError:
