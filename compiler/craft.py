@@ -38,6 +38,7 @@ from tracr.compiler import expr_to_craft_graph, nodes, rasp_to_graph
 from tracr.craft import bases, transformers, vectorspace_fns
 from tracr.rasp import rasp as tracr
 
+from compiler import tracr_speedups  # noqa: F401  (installs tracr's faster one-hot vectors)
 from compiler.assemble import sizes
 from compiler.lower import Lowering
 from rasp.values import value_order

@@ -12,6 +12,7 @@ output space, numerical ones to the nearest value the s-op can take.
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
@@ -24,7 +25,9 @@ from rasp import evaluate
 from rasp.errors import RaspValueError
 from rasp.values import value_key
 
-BATCH_CHUNK = 4096
+# Floats of activations one forward call may hold (the residual stream, the MLP's hidden layer
+# and the attention logits of a chunk of inputs): 2**26 float32 are 256 MB.
+ACTIVATION_BUDGET = 1 << 26
 
 
 @dataclass
@@ -103,19 +106,44 @@ class CompiledModel:
         return to_transformer_lens(self)
 
     def run(self, inputs: Iterable[Any]) -> list[list]:
-        """Decoded outputs for a batch of inputs (strings or token lists)."""
+        """Decoded outputs for a batch of inputs (strings or token lists).
+
+        Inputs run in groups of similar length, each padded only to its own width (a power of
+        two, at most max_seq_len + 1) and in chunks that keep the activations within
+        ACTIVATION_BUDGET floats: a short input costs what its length costs, not what the
+        longest input the model accepts would. (Padding keys are masked, so an input's outputs
+        do not depend on the width it runs at.)"""
         rows = [self._check(tokens) for tokens in inputs]
-        results: list[list] = []
-        for start in range(0, len(rows), BATCH_CHUNK):
-            chunk = rows[start:start + BATCH_CHUNK]
-            outputs = self.raw_outputs(chunk)
-            results.extend(self._decode(out[1:len(row) + 1]) for out, row in zip(outputs, chunk))
+        results: list[list] = [[] for _ in rows]
+        by_width: dict[int, list[int]] = defaultdict(list)
+        for index, row in enumerate(rows):
+            by_width[self._width(len(row))].append(index)
+        for width, indices in sorted(by_width.items()):
+            chunk = self._rows_per_call(width)
+            for start in range(0, len(indices), chunk):
+                part = indices[start:start + chunk]
+                outputs = self.raw_outputs([rows[i] for i in part], width)
+                for index, out in zip(part, outputs):
+                    results[index] = self._decode(out[1:len(rows[index]) + 1])
         return results
 
-    def raw_outputs(self, rows: list[list]) -> np.ndarray:
-        """Unembedded outputs [batch, max_seq_len + 1, outputs] (BOS at position 0)."""
-        ids, mask = self.encode(rows)
+    def raw_outputs(self, rows: list[list], width: int | None = None) -> np.ndarray:
+        """Unembedded outputs [batch, width, outputs] (BOS at position 0; width defaults to
+        max_seq_len + 1)."""
+        ids, mask = self.encode(rows, width)
         return np.asarray(self._forward(ids, mask))
+
+    def _width(self, length: int) -> int:
+        """The width an input of `length` tokens runs at: the power of two that holds it and
+        its BOS, at most max_seq_len + 1 (few widths, so few compiled shapes)."""
+        return min(1 << length.bit_length(), self.max_seq_len + 1)
+
+    def _rows_per_call(self, width: int) -> int:
+        """The most inputs of `width` one call runs within ACTIVATION_BUDGET, a power of two."""
+        w = self.weights
+        per_row = width * (self.residual_width + w.mlp_hidden_size + w.num_heads * width)
+        rows = max(ACTIVATION_BUDGET // max(per_row, 1), 8)
+        return 1 << (rows.bit_length() - 1)
 
     def residuals(self, rows: list[list]) -> list[np.ndarray]:
         """The residual stream after each sub-layer, for inspection."""
@@ -132,10 +160,12 @@ class CompiledModel:
                             self.weights.key_size, collect=True)[2]
         return [np.asarray(p[0, :, :length, :length]) for p in patterns]
 
-    def encode(self, rows: list[list]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids with BOS first and PAD after, padded to a bucketed batch size."""
+    def encode(self, rows: list[list], width: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids with BOS first and PAD after, padded to a bucketed batch size and to
+        `width` positions (default max_seq_len + 1)."""
         batch = 1 << max(3, (len(rows) - 1).bit_length())
-        width = self.max_seq_len + 1
+        width = self.max_seq_len + 1 if width is None else width
         ids = np.full((batch, width), self.pad_id, dtype=np.int32)
         ids[:, 0] = self.bos_id
         for i, row in enumerate(rows):
