@@ -28,6 +28,11 @@ from rasp.values import value_key
 # Floats of activations one forward call may hold (the residual stream, the MLP's hidden layer
 # and the attention logits of a chunk of inputs): 2**26 float32 are 256 MB.
 ACTIVATION_BUDGET = 1 << 26
+# Multiply-adds per input at full width (parameters x positions) above which inputs run at
+# the width of their length: below it a call over the whole batch takes milliseconds, and
+# the overhead of more calls would cost more than the positions saved (measured: the
+# throughput benchmark's small models at lengths 1-6 lose 40% when split).
+WIDTH_BUCKETING_WORK = 10 ** 8
 
 
 @dataclass
@@ -108,16 +113,17 @@ class CompiledModel:
     def run(self, inputs: Iterable[Any]) -> list[list]:
         """Decoded outputs for a batch of inputs (strings or token lists).
 
-        Inputs run in groups of similar length, each padded only to its own width (a power of
-        two, at most max_seq_len + 1) and in chunks that keep the activations within
-        ACTIVATION_BUDGET floats: a short input costs what its length costs, not what the
-        longest input the model accepts would. (Padding keys are masked, so an input's outputs
-        do not depend on the width it runs at.)"""
+        Inputs of a large model run in groups of similar length, each padded only to its own
+        width (`_width`), and in chunks that keep the activations within ACTIVATION_BUDGET
+        floats: a short input costs what its length costs, not what the longest input the
+        model accepts would. (Padding keys are masked, so an input's outputs do not depend on
+        the width it runs at.)"""
         rows = [self._check(tokens) for tokens in inputs]
         results: list[list] = [[] for _ in rows]
         by_width: dict[int, list[int]] = defaultdict(list)
+        bucketing = self.parameter_count() * (self.max_seq_len + 1) > WIDTH_BUCKETING_WORK
         for index, row in enumerate(rows):
-            by_width[self._width(len(row))].append(index)
+            by_width[self._width(len(row), bucketing)].append(index)
         for width, indices in sorted(by_width.items()):
             chunk = self._rows_per_call(width)
             for start in range(0, len(indices), chunk):
@@ -133,10 +139,12 @@ class CompiledModel:
         ids, mask = self.encode(rows, width)
         return np.asarray(self._forward(ids, mask))
 
-    def _width(self, length: int) -> int:
-        """The width an input of `length` tokens runs at: the power of two that holds it and
-        its BOS, at most max_seq_len + 1 (few widths, so few compiled shapes)."""
-        return min(1 << length.bit_length(), self.max_seq_len + 1)
+    def _width(self, length: int, bucketing: bool) -> int:
+        """The width an input of `length` tokens runs at: when `bucketing` (a large model,
+        WIDTH_BUCKETING_WORK) the power of two that holds it and its BOS, at most
+        max_seq_len + 1 (few widths, so few compiled shapes); else max_seq_len + 1."""
+        full = self.max_seq_len + 1
+        return min(1 << length.bit_length(), full) if bucketing else full
 
     def _rows_per_call(self, width: int) -> int:
         """The most inputs of `width` one call runs within ACTIVATION_BUDGET, a power of two."""
