@@ -5,9 +5,10 @@ which make the result exact and smaller:
 
 * value sets come from our lowering (the interpreter's semantics) rather than
   tracr's inference, which lists only x/n for numerical means instead of k/n;
-* `mlp_exactness`, the slope L of tracr's discretising MLPs, is chosen from the
-  value sets: a step of width 1/L must fit in half the smallest gap between two
-  input values, so L = 4 / gap (never below tracr's 100);
+* discretising MLPs (maps of numerical s-ops, selector widths) are ours
+  (`discretise`): units only where the function changes, each threshold with the
+  slope its own gap needs (L = 4 / gap, never below tracr's 100); `mlp_exactness`
+  is the largest slope used;
 * our own tables (`_table`) where tracr's are wrong or lack what we need:
   categorical-to-numerical maps keep negative values (tracr's ReLU clips them),
   and MLPs reading a categorical aggregate that can select nothing (it writes
@@ -22,6 +23,10 @@ which make the result exact and smaller:
   can leave a half-layer unused), MLPs of one layer are combined as block
   matrices (tracr builds every row from one-hot vectors, quadratic in the width)
   and share their equal hidden units;
+* functions of an integer linear form of several s-ops (index arithmetic) get an
+  MLP that discretises the form (`linear_form`), not a table of every combination;
+* conjunctions of selects over different s-ops get one head adding the conjuncts'
+  scores (`conjunction`), not a select over tuples;
 * attention logits are scaled so that softmaxes stay hard in wide heads.
 """
 
@@ -38,6 +43,7 @@ from tracr.compiler import expr_to_craft_graph, nodes, rasp_to_graph
 from tracr.craft import bases, transformers, vectorspace_fns
 from tracr.rasp import rasp as tracr
 
+from compiler import conjunction, discretise, linear_form
 from compiler import tracr_speedups  # noqa: F401  (installs tracr's faster one-hot vectors)
 from compiler.assemble import sizes
 from compiler.lower import Lowering
@@ -64,16 +70,19 @@ def build(tip: tracr.SOp, lowering: Lowering, vocab: list, max_seq_len: int,
     extracted = rasp_to_graph.extract_rasp_graph(tip)
     graph, sink = extracted.graph, extracted.sink
     _set_value_sets(graph, lowering, vocab, max_seq_len)
-    exactness = mlp_exactness(graph, max_seq_len)
-    expr_to_craft_graph.add_craft_components_to_rasp_graph(
-        graph, bos_dir=BOS_DIRECTION, one_dir=ONE, causal=causal, mlp_exactness=exactness)
+    with discretise.in_tracr() as slopes:
+        expr_to_craft_graph.add_craft_components_to_rasp_graph(
+            graph, bos_dir=BOS_DIRECTION, one_dir=ONE, causal=causal)
     for label, node in graph.nodes.items():
+        block = conjunction.scored_head(node.get(nodes.MODEL_BLOCK), node[nodes.EXPR], graph,
+                                        ONE, BOS_DIRECTION)
         node[nodes.MODEL_BLOCK] = _clean_at_bos(
-            _table(graph, label, lowering.defaults) or node.get(nodes.MODEL_BLOCK), label)
+            linear_form.mlp(graph, label, ONE) or _table(graph, label, lowering.defaults) or
+            block, label)
     layer_of = allocate_layers(graph)
     model = _series(graph, layer_of)
     _keep_attention_hard(model)
-    return CraftModel(model, graph, sink, layer_of, exactness)
+    return CraftModel(model, graph, sink, layer_of, max(slopes, default=discretise.MIN_SLOPE))
 
 
 def _set_value_sets(graph: nx.DiGraph, lowering: Lowering, vocab: list,
@@ -96,17 +105,6 @@ def _set_value_sets(graph: nx.DiGraph, lowering: Lowering, vocab: list,
         else:
             space = bases.VectorSpaceWithBasis.from_names([label])
         node[nodes.OUTPUT_BASIS] = space.basis
-
-
-def mlp_exactness(graph: nx.DiGraph, max_seq_len: int) -> float:
-    """The slope that separates the closest two inputs of every discretising MLP."""
-    gaps = [1 / max_seq_len - 1 / (max_seq_len + 1)] if max_seq_len > 0 else []
-    for label, node in graph.nodes.items():
-        expr = node[nodes.EXPR]
-        if isinstance(expr, tracr.Map) and tracr.is_numerical(expr.inner):
-            values = sorted(graph.nodes[expr.inner.label][nodes.VALUE_SET])
-            gaps.extend(b - a for a, b in zip(values, values[1:]) if b > a)
-    return max(100.0, 4.0 / min(gaps)) if gaps else 100.0
 
 
 def _table(graph: nx.DiGraph, label: str, defaults: dict[str, Any]

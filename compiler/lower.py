@@ -20,8 +20,11 @@ where a node is asked for both. Rules of tracr that the lowering keeps:
   read the aggregate itself and take "nothing" as the default;
 * a select reads `f(x)` through `x` when `f` maps one categorical s-op to no
   fewer values (`indices + 1`): `f` goes into the predicate, no MLP computes it;
-* composite selectors (`and`, `or`, `not`) become one `Select` over tuples of
-  the s-ops they compare, with a predicate that evaluates the whole formula.
+* a conjunction of selects that compare different s-ops becomes a
+  `conjunction.Conjunction`, one head that adds the conjuncts' scores, each over
+  its own s-ops; other composite selectors (`or`, `not`, and conjuncts of them)
+  become one `Select` over tuples of the s-ops they compare, with a predicate
+  that evaluates the whole formula.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from tracr.rasp import rasp as tracr
 
-from compiler import analysis
+from compiler import analysis, conjunction, linear_form
 from compiler.errors import CompileError
 from rasp import graph, ops
 from rasp.ast import NO_SPAN, Span
+from rasp.values import value_order
 
 CATEGORICAL, NUMERICAL = "categorical", "numerical"
 RAW_TOKENS = "raw tokens"
@@ -282,12 +286,22 @@ class Lowering:
             first, second = (self._lower_base_input(b, NUMERICAL) for b in bases)
             factor_first, factor_second = region.linear_factors(self)
             expr = tracr.LinearSequenceMap(first, second, factor_first, factor_second)
+        elif region.form is not None:
+            expr = self._linear_form_map(region)
         else:
             expr = self._sequence_map(region, node)
             expr = self._record(tracr.categorical(expr), region.values, node)
             return self._convert(expr, region.values, CATEGORICAL, encoding, node)
         expr = tracr.numerical(expr) if encoding == NUMERICAL else tracr.categorical(expr)
         return self._record(expr, region.values, node)
+
+    def _linear_form_map(self, region: "_Region") -> tracr.SOp:
+        """g(z) of the region's linear form z, over its bases' categorical encodings (an
+        aggregate that can select nothing read as its default)."""
+        inputs = [self._table_input(b, CATEGORICAL) for b in region.bases]
+        defaults = [self.defaults.get(sop.label) for sop in inputs]
+        stand_in = min(region.values, key=value_order)
+        return linear_form.LinearFormMap(region.form, inputs, defaults, stand_in)
 
     def _sequence_map(self, region: "_Region", node: graph.Sop) -> tracr.SOp:
         """A categorical SequenceMap over two bases, or over tuples of more."""
@@ -303,9 +317,6 @@ class Lowering:
     # --------------------------------------------------------- selectors
 
     def lower_selector(self, node: graph.Selector) -> tracr.Select:
-        key = ("selector", node.id)
-        if key in self._memo:
-            return self._memo[key]
         if self.causal and self.selectors[node.id].looks_ahead:
             culprit = next((leaf for leaf in _leaves(node)
                             if self.selectors[leaf.id].looks_ahead), node)
@@ -313,6 +324,30 @@ class Lowering:
                                f"is not causal", self._span_of(culprit),
                                hint="restrict it to earlier positions, e.g. "
                                     "`... and select(indices, indices, <=)`")
+        key = ("selector", node.id)
+        if key not in self._memo:
+            conjuncts = [self._conjunct(c) for c in _conjuncts(node)]
+            if len(conjuncts) > 1 and _sources_differ(conjuncts):
+                select = conjunction.Conjunction(conjuncts)
+            else:
+                keys, queries, predicate = self._select_parts(node)
+                select = tracr.Select(keys, queries, predicate)
+            self._memo[key] = self._labelled(select, _readable(node.name(), "select"))
+            self.origins[self._memo[key].label] = node.name()
+        return self._memo[key]
+
+    def _conjunct(self, node: graph.Selector) -> conjunction.Conjunct:
+        keys, queries, predicate = self._select_parts(node)
+        leaves = _leaves(node)
+        constant_keys = all(isinstance(l.children[0], graph.Constant) for l in leaves)
+        constant_queries = all(isinstance(l.children[1], graph.Constant) for l in leaves)
+        return conjunction.Conjunct(None if constant_keys else keys,
+                                    None if constant_queries else queries, predicate)
+
+    def _select_parts(self, node: graph.Selector
+                      ) -> tuple[tracr.SOp, tracr.SOp, Callable[[Any, Any], bool]]:
+        """The key s-op, query s-op and predicate of one select computing `node` (over
+        tuples where its leaves compare several s-ops on one side)."""
         leaves = _leaves(node)
         key_nodes = _unique(l.children[0] for l in leaves
                             if not isinstance(l.children[0], graph.Constant))
@@ -323,12 +358,7 @@ class Lowering:
 
         def predicate(key: Any, query: Any) -> bool:
             return _holds(node, unpack_key(key), unpack_query(query))
-
-        select = self._labelled(tracr.Select(keys, queries, predicate),
-                                _readable(node.name(), "select"))
-        self.origins[select.label] = node.name()
-        self._memo[key] = select
-        return select
+        return keys, queries, predicate
 
     def _operand(self, nodes: list[graph.Sop], selector: graph.Selector):
         """One categorical s-op carrying what `nodes` are computed from, and how to read
@@ -428,6 +458,8 @@ class _Region:
     values: set
     canonical: dict      # each float the function gives -> its representative in `values`
     is_identity: bool
+    # a function of one integer linear form of the bases (`linear_form`), if it is one
+    form: Optional[linear_form.Form] = None
     _linear: Optional[tuple] = None
     _linear_checked: bool = False
 
@@ -475,19 +507,23 @@ class _Region:
             return computed[root.id]
 
         sets = [lowering._base_value_set(b) for b in bases]
-        _check_table(sets, root, lowering)
+        form = _linear_form(root, order, bases, sets, function) if len(bases) > 1 else None
         results = set()
-        for combo in itertools.product(*sets):
-            try:
-                results.add(function(*combo))
-            except ops.OpError:
-                continue  # the interpreter fails on such inputs too
+        if form is not None:
+            results = {form.g(z) for z in form.values} - {None}
+        else:
+            _check_table(sets, root, lowering)
+            for combo in itertools.product(*sets):
+                try:
+                    results.add(function(*combo))
+                except ops.OpError:
+                    continue  # the interpreter fails on such inputs too
         canonical = analysis.canonical(results)
         is_identity = len(bases) == 1 and (
             (bases[0] is root) or
             (bases[0] == RAW_TOKENS and all(function(v) == v and type(function(v)) is type(v)
                                             for v in sets[0])))
-        return cls(bases, function, set(canonical.values()), canonical, is_identity)
+        return cls(bases, function, set(canonical.values()), canonical, is_identity, form)
 
     def total(self, *base_values: Any) -> Any:
         """`function` with floats replaced by their representative in `values`, or None
@@ -519,6 +555,110 @@ class _Region:
             return None
         self._linear = (a, b)
         return self._linear
+
+
+COMPARISONS = ("==", "!=", "<", ">", "<=", ">=")
+Affine = tuple[tuple[int, ...], int]    # (a coefficient per base, constant)
+
+
+def _linear_form(root: graph.Sop, order: list[graph.Node], bases: list[Any],
+                 sets: list[set], function: Callable[..., Any]
+                 ) -> Optional[linear_form.Form]:
+    """The region as g(z) of one integer linear form z of its bases, if its graph shows it
+    is one (`linear_form`): some node X through which every path from the root to a base
+    passes is `+`, `-`, `*` by a constant, or negation of integer bases and constants (z is
+    its value), or a comparison of two such (z is their difference, which decides the
+    comparison of integers). g is read off `function` at one combination of base values
+    per z, so no table over all combinations is built. None if there is no such node."""
+    if not all(base != RAW_TOKENS and values and
+               all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+               for base, values in zip(bases, sets)):
+        return None
+    position = {id(b): i for i, b in enumerate(bases)}
+    affine: dict[int, Affine] = {}
+    for node in order:
+        form = _affine(node, position, affine, len(bases))
+        if form is not None:
+            affine[node.id] = form
+    for node in reversed(order):          # from the root down
+        z = affine.get(node.id)
+        if z is None and isinstance(node, graph.Map) and node.op in COMPARISONS and \
+                all(c.id in affine for c in node.children):
+            (a, a0), (b, b0) = (affine[c.id] for c in node.children)
+            z = (tuple(x - y for x, y in zip(a, b)), a0 - b0)
+        if z is None or not any(z[0]) or id(node) in position or \
+                _reaches_a_base(root, node, position):
+            continue
+        representative = _values_of_form(z, sets)
+        def g(value: int, _rep=representative) -> Any:
+            try:
+                return function(*_rep[value])
+            except ops.OpError:
+                return None
+        return linear_form.Form(list(z[0]), z[1], sorted(representative), g)
+    return None
+
+
+def _affine(node: graph.Node, position: dict[int, int], affine: dict[int, Affine],
+            count: int) -> Optional[Affine]:
+    if id(node) in position:
+        unit = [0] * count
+        unit[position[id(node)]] = 1
+        return tuple(unit), 0
+    if isinstance(node, graph.Constant):
+        value = node.value
+        return ((0,) * count, value) if isinstance(value, int) and \
+            not isinstance(value, bool) else None
+    if not isinstance(node, graph.Map) or any(c.id not in affine for c in node.children):
+        return None
+    forms = [affine[c.id] for c in node.children]
+    if len(forms) == 1 and node.op in ("-", "+"):
+        (a, a0), = forms
+        sign = -1 if node.op == "-" else 1
+        return tuple(sign * x for x in a), sign * a0
+    if len(forms) == 2 and node.op in ("+", "-"):
+        (a, a0), (b, b0) = forms
+        sign = 1 if node.op == "+" else -1
+        return tuple(x + sign * y for x, y in zip(a, b)), a0 + sign * b0
+    if len(forms) == 2 and node.op == "*":
+        (a, a0), (b, b0) = forms
+        if not any(a):
+            return tuple(a0 * y for y in b), a0 * b0
+        if not any(b):
+            return tuple(b0 * x for x in a), b0 * a0
+    return None
+
+
+def _reaches_a_base(root: graph.Node, cut: graph.Node, position: dict[int, int]) -> bool:
+    """Whether a path from `root` reaches a base without passing through `cut`."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is cut or node.id in seen:
+            continue
+        seen.add(node.id)
+        if id(node) in position:
+            return True
+        if _is_elementwise(node):
+            stack.extend(node.children)
+    return False
+
+
+def _values_of_form(form: Affine, sets: list[set]) -> dict[int, tuple]:
+    """Every value of the form over the bases' values, each with a combination giving it."""
+    coefficients, constant = form
+    reached: dict[int, tuple] = {constant: ()}
+    for coefficient, values in zip(coefficients, sets):
+        ordered = sorted(values)
+        if coefficient == 0:
+            reached = {z: t + (ordered[0],) for z, t in reached.items()}
+            continue
+        grown: dict[int, tuple] = {}
+        for z, combo in reached.items():
+            for v in ordered:
+                grown.setdefault(z + coefficient * v, combo + (v,))
+        reached = grown
+    return reached
 
 
 def _key(source: Any) -> Any:
@@ -588,6 +728,21 @@ def _leaves(node: graph.Selector) -> list[graph.Select]:
     if isinstance(node, graph.Select):
         return [node]
     return _unique(leaf for child in node.children for leaf in _leaves(child))
+
+
+def _conjuncts(node: graph.Selector) -> list[graph.Selector]:
+    """The operands of `node`'s top-level `and`s (nested ones flattened), or `node`."""
+    if isinstance(node, graph.SelectAnd):
+        return _unique(c for child in node.children for c in _conjuncts(child))
+    return [node]
+
+
+def _sources_differ(conjuncts: list[conjunction.Conjunct]) -> bool:
+    """Whether the conjuncts read more than one key s-op or more than one query s-op (one
+    select over tuples would need them paired)."""
+    keys = {c.keys.label for c in conjuncts if c.keys is not None}
+    queries = {c.queries.label for c in conjuncts if c.queries is not None}
+    return len(keys) > 1 or len(queries) > 1
 
 
 def _unique(nodes) -> list:
