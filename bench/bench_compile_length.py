@@ -40,7 +40,7 @@ PROGRAMS = [
     ("prefix_mode", "mode.rasp", "prefix_mode", "abcd", True),
     ("sort", "sort.rasp", "sort_tokens", "abcdefgh", False),
     ("parity", "parity.rasp", "parity", "01", True),
-    ("count", "count.rasp", "count_next", [str(n) for n in range(160)] + ["|", "$"], True),
+    ("count", "count.rasp", "count_next", [str(n) for n in range(32)] + ["|", "$"], True),
     ("add_forward", "addition.rasp", "add_forward", "0123456789+", False),
     ("add_reversed", "addition.rasp", "add_reversed", "0123456789+", False),
 ]
