@@ -34,11 +34,12 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+import numpy as np
 from tracr.rasp import rasp as tracr
 
 from compiler import analysis, conjunction, linear_form
 from compiler.errors import CompileError
-from rasp import graph, ops
+from rasp import evaluate, graph, ops
 from rasp.ast import NO_SPAN, Span
 from rasp.values import value_order
 
@@ -460,6 +461,9 @@ class _Region:
     is_identity: bool
     # a function of one integer linear form of the bases (`linear_form`), if it is one
     form: Optional[linear_form.Form] = None
+    # the function on every combination of the bases' values where it does not fail
+    # (`_typed` keys; empty for a linear form, which is never tabulated)
+    table: dict = field(default_factory=dict)
     _linear: Optional[tuple] = None
     _linear_checked: bool = False
 
@@ -506,34 +510,55 @@ class _Region:
                 computed[node.id] = value
             return computed[root.id]
 
+        def on_arrays(*base_arrays: np.ndarray) -> Any:
+            """`function` on arrays of base values at once (the interpreter's array ops)."""
+            computed: dict[int, Any] = {}
+            for node in order:
+                if isinstance(node, graph.Tokens):
+                    value = evaluate.convert_tokens(base_arrays[position[RAW_TOKENS]],
+                                                    node.conversion)
+                elif isinstance(node, graph.Constant):
+                    value = ops.as_array(node.value)
+                elif isinstance(node, graph.InList) and id(node) not in position:
+                    value = ops.is_in(computed[node.children[0].id], list(node.items))
+                elif _is_elementwise(node) and id(node) not in position:
+                    value = ops.apply(node.op, *(computed[c.id] for c in node.children))
+                else:
+                    value = base_arrays[position[id(node)]]
+                computed[node.id] = value
+            return computed[root.id]
+
         sets = [lowering._base_value_set(b) for b in bases]
         form = _linear_form(root, order, bases, sets, function) if len(bases) > 1 else None
-        results = set()
+        table: dict[tuple, Any] = {}
         if form is not None:
             results = {form.g(z) for z in form.values} - {None}
         else:
-            _check_table(sets, root, lowering)
-            for combo in itertools.product(*sets):
-                try:
-                    results.add(function(*combo))
-                except ops.OpError:
-                    continue  # the interpreter fails on such inputs too
+            if len(sets) > 1:   # over one input, the MLP has at most its values' units
+                _check_table(sets, root, lowering)
+            table = _table_of(sets, function, on_arrays)
+            results = set(table.values())
         canonical = analysis.canonical(results)
         is_identity = len(bases) == 1 and (
             (bases[0] is root) or
             (bases[0] == RAW_TOKENS and all(function(v) == v and type(function(v)) is type(v)
                                             for v in sets[0])))
-        return cls(bases, function, set(canonical.values()), canonical, is_identity, form)
+        return cls(bases, function, set(canonical.values()), canonical, is_identity, form,
+                   table)
 
     def total(self, *base_values: Any) -> Any:
         """`function` with floats replaced by their representative in `values`, or None
         where it fails: tracr tabulates every combination of the bases' values, also
         those that never occur together (the interpreter fails on them), and writes
         nothing for a value outside the value set."""
-        try:
-            result = self.function(*base_values)
-        except ops.OpError:
-            return None
+        key = _typed(base_values)
+        if key in self.table:
+            result = self.table[key]
+        else:
+            try:
+                result = self.function(*base_values)
+            except ops.OpError:
+                return None
         return self.canonical.get(result, result) if isinstance(result, float) else result
 
     def linear_factors(self, lowering: Lowering) -> Optional[tuple[float, float]]:
@@ -659,6 +684,37 @@ def _values_of_form(form: Affine, sets: list[set]) -> dict[int, tuple]:
                 grown.setdefault(z + coefficient * v, combo + (v,))
         reached = grown
     return reached
+
+
+def _table_of(sets: list[set], function: Callable[..., Any],
+              on_arrays: Callable[..., Any]) -> dict[tuple, Any]:
+    """`function` on every combination of the sets' values where it does not fail (the
+    interpreter fails on the others too), keyed by `_typed`. Computed on arrays, one per
+    combination of the values' types (an array holds one type), and one combination at a
+    time only where an array computation fails (an error at any element stops it)."""
+    table: dict[tuple, Any] = {}
+    by_type = [[[v for v in values if type(v) is kind] for kind in {type(v) for v in values}]
+               for values in sets]
+    for typed in itertools.product(*by_type):
+        combos = list(itertools.product(*typed))
+        grids = np.meshgrid(*(np.array(values) for values in typed), indexing="ij")
+        try:
+            out = on_arrays(*(grid.reshape(-1) for grid in grids))
+            results = out.tolist() if getattr(out, "shape", ()) != () else \
+                [ops.to_python(out)] * len(combos)
+            table.update(zip(map(_typed, combos), results))
+        except (ops.OpError, TypeError, ValueError, OverflowError):
+            for combo in combos:
+                try:
+                    table[_typed(combo)] = function(*combo)
+                except ops.OpError:
+                    continue
+    return table
+
+
+def _typed(combo: tuple) -> tuple:
+    """A key for a combination of values that keeps 1, 1.0 and True apart."""
+    return tuple((type(v), v) for v in combo)
 
 
 def _key(source: Any) -> Any:
