@@ -39,18 +39,27 @@ EXPORT_FORMATS = ("rasp", "lens")
 
 def compile_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool,
                     out: Optional[Path], large: bool, search_path: list[Path],
-                    export_format: str = "rasp", dtype: str = "float32") -> int:
+                    export_format: str = "rasp", dtype: str = "float32",
+                    dry_run: bool = False) -> int:
     if export_format not in EXPORT_FORMATS:
         raise rasp.RaspValueError(f"--format {export_format}: unknown export format",
                                   hint=f"choose {' or '.join(EXPORT_FORMATS)}")
     if dtype not in compiler.export.DTYPES:
         raise rasp.RaspValueError(f"--dtype {dtype}: cannot save weights as {dtype}",
                                   hint=f"choose {' or '.join(compiler.export.DTYPES)}")
+    if dry_run and out is not None:
+        raise rasp.RaspValueError("--dry-run writes no weights, so it takes no --out",
+                                  hint="leave out one of --dry-run and --out")
     if export_format == "lens":
         lens._library()   # torch and TransformerLens installed, before any work
     if out is not None:
         output_folder(out)
     program = rasp.load(file, search_path=search_path)
+    if dry_run:
+        size = compiler.compiled_size(program, sop, parse_vocab(vocab), max_len, causal=causal,
+                                      length_limit=length_limit(large))
+        print(size_summary(size))
+        return 0
     model = compiler.compile(program, sop, parse_vocab(vocab), max_len, causal=causal,
                              length_limit=length_limit(large))
     print(summary(model))
@@ -66,6 +75,18 @@ def compile_command(file: Path, sop: str, vocab: str, max_len: int, causal: bool
     return 0
 
 
+def size_summary(size: compiler.ModelSize) -> str:
+    return "\n".join([
+        f"layers:          {size.layers}",
+        f"heads per layer: {size.heads_per_layer}",
+        f"residual width:  {size.residual_width}",
+        f"key size:        {size.key_size}",
+        f"MLP hidden size: {size.mlp_hidden_size}",
+        f"parameters:      {size.parameters:,} as blocks "
+        f"({size.dense_parameters:,} in tracr's dense layout)",
+        "(dry run: the size compile would give; no weights written, nothing checked)"])
+
+
 def summary(model: compiler.CompiledModel) -> str:
     lines = [
         f"s-op:            {model.sop}",
@@ -74,7 +95,8 @@ def summary(model: compiler.CompiledModel) -> str:
         f"layers:          {model.num_layers}",
         f"heads per layer: {model.heads_per_layer()}",
         f"residual width:  {model.residual_width}",
-        f"parameters:      {model.parameter_count():,}",
+        f"parameters:      {model.parameter_count():,} as blocks "
+        f"({model.dense_parameter_count():,} in tracr's dense layout)",
         f"output:          {model.output_encoding}",
         f"compile time:    {model.compile_seconds:.2f} s",
         "layout:",

@@ -188,13 +188,17 @@ def compile_command(file: File, sop: SopName, vocab: Vocab, max_len: MaxLen,
                     dtype: Annotated[str, typer.Option(
                         "--dtype", help="float32 or float64, for the saved weights.")]
                     = "float32",
+                    dry_run: Annotated[bool, typer.Option(
+                        "--dry-run", help="Print the model's size (layers, heads, residual "
+                                          "width, parameters) without building its weights.")]
+                    = False,
                     large: Large = False, search_path: SearchPath = None) -> None:
     """Compile an s-op to transformer weights (through tracr), check it, print a summary."""
     from command_line import compiling
 
     with _user_errors():
         code = compiling.compile_command(file, sop, vocab, max_len, causal, out, large,
-                                         search_path or [], export_format, dtype)
+                                         search_path or [], export_format, dtype, dry_run)
     raise typer.Exit(code)
 
 

@@ -2,7 +2,9 @@
 
 tracr's `assemble_craft_model` initialises a Haiku model only to learn the
 parameter shapes, then overwrites every parameter; that initialisation is
-most of its compile time. Here the same matrices are written directly:
+most of its compile time. Here the same matrices are written directly, as
+blocks over the directions each head and MLP reads and writes
+(`weights.Blocks`; `assemble(...).dense()` is tracr's layout):
 
 * residual space R = craft residual space + tokens + indices + output spaces;
 * token embedding: projection of the tokens space into R, plus the "one"
@@ -10,78 +12,83 @@ most of its compile time. Here the same matrices are written directly:
   position, then the projection of each index;
 * attention layer l, head h: W_Q = P(R -> left space of W_QK) @ W_QK,
   W_K = P(R -> right space), W_V = P(R -> OV input) @ W_OV,
-  W_O = P(OV output -> R); heads are padded to a common key size and count;
-  the key size is the widest query/key or value space of any head (tracr's
-  is the widest query/key space, too narrow for a head whose value has more
-  dimensions);
+  W_O = P(OV output -> R) (as blocks: the rows of those spaces, W_QK, the
+  identity, W_OV, the identity); in the dense layout heads are padded to a
+  common key size and count; the key size is the widest query/key or value
+  space of any head (tracr's is the widest query/key space, too narrow for a
+  head whose value has more dimensions);
 * MLP layer l: W_1 = P(R -> first input) @ first, W_2 = second @ P(output -> R);
 * unembedding: P(R -> output space).
 
-All biases are zero. `tests/test_compiler_assembly.py` checks these are the
-exact arrays of tracr's assembly.
+All biases are zero. `tests/test_compiler_assembly.py` checks the dense layout
+holds the exact arrays of tracr's assembly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from tracr.craft import bases, transformers
 
+from compiler.weights import Blocks, HeadBlock, LayerBlocks, MLPBlock
+
 
 @dataclass
-class Weights:
-    token_embed: np.ndarray          # [tokens, D]
-    pos_embed: np.ndarray            # [max_seq_len + 1, D]
-    unembed: np.ndarray              # [D, outputs]
-    layers: list[dict[str, np.ndarray]] = field(default_factory=list)
-    num_heads: int = 1
-    key_size: int = 1
-    mlp_hidden_size: int = 1
-    residual_labels: list[str] = field(default_factory=list)
+class ModelSize:
+    """A compiled model's shape: `parameters` as blocks (what the compiler keeps and runs),
+    `dense_parameters` in tracr's padded dense layout (what an export writes)."""
 
-    def parameter_count(self) -> int:
-        arrays = [self.token_embed, self.pos_embed, self.unembed]
-        arrays += [a for layer in self.layers for a in layer.values()]
-        return int(sum(a.size for a in arrays))
+    layers: int
+    heads_per_layer: list[int]
+    residual_width: int
+    key_size: int
+    mlp_hidden_size: int
+    parameters: int
+    dense_parameters: int
+
+    @classmethod
+    def of(cls, blocks: Blocks) -> "ModelSize":
+        return cls(len(blocks.layers), [len(layer.heads) for layer in blocks.layers],
+                   blocks.residual_width, blocks.key_size, blocks.mlp_hidden_size,
+                   blocks.parameter_count(), blocks.dense_parameter_count())
+
+
+def _residual(craft_model: transformers.SeriesWithResiduals,
+              tokens_space: bases.VectorSpaceWithBasis,
+              indices_space: bases.VectorSpaceWithBasis,
+              output_space: bases.VectorSpaceWithBasis) -> bases.VectorSpaceWithBasis:
+    return bases.join_vector_spaces(craft_model.residual_space, tokens_space, indices_space,
+                                    output_space)
 
 
 def assemble(craft_model: transformers.SeriesWithResiduals,
              tokens_space: bases.VectorSpaceWithBasis,
              indices_space: bases.VectorSpaceWithBasis,
-             output_space: bases.VectorSpaceWithBasis) -> Weights:
+             output_space: bases.VectorSpaceWithBasis) -> Blocks:
     layer_of = _layer_numbers(craft_model.blocks)
     heads, key_size, hidden = sizes(craft_model.blocks)
-    residual = bases.join_vector_spaces(craft_model.residual_space, tokens_space,
-                                        indices_space, output_space)
+    residual = _residual(craft_model, tokens_space, indices_space, output_space)
     width = residual.num_dims
 
-    def project(space: bases.VectorSpaceWithBasis) -> np.ndarray:
-        return projection(residual, space)
+    def rows(space: bases.VectorSpaceWithBasis) -> np.ndarray:
+        return np.array([residual.index_by_direction[d] for d in space.basis], dtype=np.int64)
 
-    layers = [{
-        "query": np.zeros((width, heads * key_size)), "key": np.zeros((width, heads * key_size)),
-        "value": np.zeros((width, heads * key_size)), "linear": np.zeros((heads * key_size, width)),
-        "linear_1": np.zeros((width, hidden)), "linear_2": np.zeros((hidden, width)),
-    } for _ in range(layer_of[-1] + 1 if layer_of else 0)]
-
+    layers = [LayerBlocks() for _ in range(layer_of[-1] + 1 if layer_of else 0)]
     for number, module in zip(layer_of, craft_model.blocks):
         layer = layers[number]
         if isinstance(module, transformers.MLP):
-            size = module.fst.output_space.num_dims
-            layer["linear_1"][:, :size] = project(module.fst.input_space) @ module.fst.matrix
-            layer["linear_2"][:size, :] = module.snd.matrix @ project(module.snd.output_space).T
+            layer.mlp = MLPBlock(rows(module.fst.input_space), module.fst.matrix,
+                                 rows(module.snd.output_space), module.snd.matrix)
             continue
-        for h, head in enumerate(module.as_multi().heads()):
-            columns = slice(h * key_size, h * key_size + head.w_qk.matrix.shape[1])
-            layer["query"][:, columns] = project(head.w_qk.left_space) @ head.w_qk.matrix
-            layer["key"][:, columns] = project(head.w_qk.right_space)
-            value_size = head.w_ov.matrix.shape[1]
-            value_columns = slice(h * key_size, h * key_size + value_size)
-            layer["value"][:, value_columns] = project(head.w_ov.input_space) @ head.w_ov.matrix
-            layer["linear"][value_columns, :] = project(head.w_ov.output_space).T
+        for head in module.as_multi().heads():
+            qk, ov = head.w_qk, head.w_ov
+            layer.heads.append(HeadBlock(
+                rows(qk.left_space), qk.matrix, rows(qk.right_space),
+                np.eye(qk.right_space.num_dims), rows(ov.input_space), ov.matrix,
+                rows(ov.output_space), np.eye(ov.output_space.num_dims)))
 
-    return Weights(
+    return Blocks(
         token_embed=_token_embedding(tokens_space, residual),
         pos_embed=np.concatenate([np.zeros((1, width)), projection(indices_space, residual)]),
         unembed=projection(residual, output_space), layers=layers,

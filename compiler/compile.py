@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from tracr.compiler import nodes
 from tracr.rasp import rasp as tracr
 
 from compiler import analysis, craft, verify
-from compiler.assemble import assemble
+from compiler.assemble import ModelSize, assemble
 from compiler.errors import CompileError
 from compiler.lower import CATEGORICAL, NUMERICAL, Lowering
 from compiler.model import CompiledModel, Head, Layout
@@ -35,6 +36,59 @@ def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
     """Compile s-op `sop` of `program` for inputs over `vocab` of length up to `max_seq_len`
     (at most `length_limit`: a model grows faster than its length, `rasp.limits`)."""
     started = time.perf_counter()
+    stages = _build(program, sop, vocab, max_seq_len, causal, length_limit)
+    built, tokens = stages.built, stages.tokens
+    tokens_space = craft.tokens_space(tokens)
+    output_space = craft.output_space(built)
+    blocks = assemble(built.model, tokens_space, craft.indices_space(max_seq_len),
+                      output_space)
+    numerical = tracr.is_numerical(stages.tip)
+    output_values = sorted(built.sink[nodes.VALUE_SET], key=value_order) if numerical else \
+        [direction.value for direction in output_space.basis]
+    model = CompiledModel(
+        blocks=blocks, vocab=tokens, max_seq_len=max_seq_len, causal=causal,
+        output_encoding=NUMERICAL if numerical else CATEGORICAL,
+        output_values=output_values,
+        token_ids={value_key(d.value): i for i, d in enumerate(tokens_space.basis)
+                   if d.value not in (craft.BOS, craft.PAD)},
+        bos_id=_index(tokens_space, craft.BOS), pad_id=_index(tokens_space, craft.PAD),
+        layout=_layout(built, stages.lowering), sop=sop,
+        source_hash=hashlib.sha256(program.source.encode()).hexdigest(),
+        encodings=_encodings(built), mlp_exactness=built.mlp_exactness)
+    if verify:
+        check_against_interpreter(model, stages.node, stages.sample)
+        model.verified_inputs = len(stages.sample)
+    model.compile_seconds = time.perf_counter() - started
+    return model
+
+
+def compiled_size(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
+                  causal: bool = False,
+                  length_limit: int = limits.MAX_COMPILE_LENGTH) -> ModelSize:
+    """The size `compile` would give, without running or checking the model.
+
+    It runs the stages that decide the model's shape (profile, lowering, tracr's blocks,
+    which are small: they span only the spaces each block reads and writes), so it costs a
+    fraction of a compile and refuses what `compile` refuses."""
+    stages = _build(program, sop, vocab, max_seq_len, causal, length_limit)
+    return ModelSize.of(assemble(stages.built.model, craft.tokens_space(stages.tokens),
+                                 craft.indices_space(max_seq_len),
+                                 craft.output_space(stages.built)))
+
+
+@dataclass
+class _Stages:
+    node: graph.Sop
+    tokens: list
+    sample: list[list]
+    lowering: Lowering
+    tip: tracr.SOp
+    built: craft.CraftModel
+
+
+def _build(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
+           causal: bool, length_limit: int) -> _Stages:
+    """Profile, lower and build tracr's blocks (the stages before the dense weights)."""
     node = program.sop(sop)
     tokens = _check_vocab(vocab, max_seq_len, length_limit)
     sample = analysis.sample_inputs(tokens, max_seq_len)
@@ -45,28 +99,7 @@ def compile(program: Program, sop: str, vocab: Iterable[Any], max_seq_len: int,
         built = craft.build(tip, lowering, tokens, max_seq_len, causal)
     except CompileError as error:
         raise program.workspace.attach_source(_located(error, program, sop)) from None
-    tokens_space = craft.tokens_space(tokens)
-    output_space = craft.output_space(built)
-    weights = assemble(built.model, tokens_space, craft.indices_space(max_seq_len),
-                       output_space)
-    numerical = tracr.is_numerical(tip)
-    output_values = sorted(built.sink[nodes.VALUE_SET], key=value_order) if numerical else \
-        [direction.value for direction in output_space.basis]
-    model = CompiledModel(
-        weights=weights, vocab=tokens, max_seq_len=max_seq_len, causal=causal,
-        output_encoding=NUMERICAL if numerical else CATEGORICAL,
-        output_values=output_values,
-        token_ids={value_key(d.value): i for i, d in enumerate(tokens_space.basis)
-                   if d.value not in (craft.BOS, craft.PAD)},
-        bos_id=_index(tokens_space, craft.BOS), pad_id=_index(tokens_space, craft.PAD),
-        layout=_layout(built, lowering), sop=sop,
-        source_hash=hashlib.sha256(program.source.encode()).hexdigest(),
-        encodings=_encodings(built), mlp_exactness=built.mlp_exactness)
-    if verify:
-        check_against_interpreter(model, node, sample)
-        model.verified_inputs = len(sample)
-    model.compile_seconds = time.perf_counter() - started
-    return model
+    return _Stages(node, tokens, sample, lowering, tip, built)
 
 
 def check_against_interpreter(model: CompiledModel, node: graph.Sop,

@@ -31,13 +31,14 @@ import io
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import safetensors.numpy
 
-from compiler.assemble import Weights
 from compiler.model import CompiledModel, Head, Layout
+from compiler.weights import Weights, from_dense
 from rasp.errors import RaspValueError
 from rasp.files import write_atomically
 from rasp.values import value_key
@@ -115,9 +116,7 @@ def load_model(directory: str | Path, source: str | None = None) -> CompiledMode
                       manifest.get("source_sha256"), "the model was compiled from another "
                       "version of the program (its source hash differs)")
     arrays = _read_weights(folder / weights_name, manifest.get("weights_sha256"))
-    model = _model(manifest, arrays, problem)
-    _check_weights(model, manifest, arrays, _Problems(folder / weights_name), problem)
-    return model
+    return _model(manifest, arrays, problem, _Problems(folder / weights_name))
 
 
 class _Problems:
@@ -170,8 +169,8 @@ def _read_weights(path: Path, recorded_hash: Any) -> dict[str, np.ndarray]:
                              hint="save the model again") from None
 
 
-def _model(manifest: dict[str, Any], arrays: dict[str, np.ndarray],
-           problem: _Problems) -> CompiledModel:
+def _model(manifest: dict[str, Any], arrays: dict[str, np.ndarray], problem: _Problems,
+           weights_problem: _Problems) -> CompiledModel:
     """The model the manifest describes, its fields checked for type and range."""
     def integer(key: str, low: int) -> int:
         value = manifest.get(key)
@@ -213,20 +212,24 @@ def _model(manifest: dict[str, Any], arrays: dict[str, np.ndarray],
     weights = Weights(arrays["token_embed"], arrays["pos_embed"], arrays["unembed"], layers,
                       integer("num_heads", 0), integer("key_size", 0),
                       integer("mlp_hidden_size", 0), manifest["residual_labels"])
-    return CompiledModel(
-        weights=weights, vocab=manifest["vocab"], max_seq_len=integer("max_seq_len", 1),
+    fields = dict(
+        vocab=manifest["vocab"], max_seq_len=integer("max_seq_len", 1),
         causal=manifest["causal"], output_encoding=manifest["output_encoding"],
         output_values=manifest["output_values"], token_ids=token_ids,
         bos_id=integer("bos_id", 0), pad_id=integer("pad_id", 0), layout=layout,
         sop=manifest["sop"], source_hash=manifest["source_sha256"],
         encodings=manifest["encodings"], mlp_exactness=manifest["mlp_exactness"],
         bos=manifest["bos"])
+    # the shapes are checked before the blocks are cut out of the dense arrays
+    _check_weights(SimpleNamespace(weights=weights, num_layers=num_layers, **fields), arrays,
+                   weights_problem, problem)
+    return CompiledModel(blocks=from_dense(weights), _dense=weights, **fields)
 
 
-def _check_weights(model: CompiledModel, manifest: dict[str, Any],
-                   arrays: dict[str, np.ndarray], weights_problem: _Problems,
-                   manifest_problem: _Problems) -> None:
-    """Every array's shape and values against what the manifest says the model is."""
+def _check_weights(model: SimpleNamespace, arrays: dict[str, np.ndarray],
+                   weights_problem: _Problems, manifest_problem: _Problems) -> None:
+    """Every array's shape and values against what the manifest says the model is (`model`:
+    the model's fields and dense weights)."""
     for name, array in arrays.items():
         weights_problem.check(array.dtype.kind == "f" and array.ndim == 2,
                               f"`{name}` must be a matrix of floats, got {array.dtype} "

@@ -2,9 +2,11 @@
 
 The forward pass is tracr's model (no layer norm, ReLU MLPs, attention logits
 scaled by 1/sqrt(key size), masked logits set to -1e30), written in plain JAX
-so that a whole batch runs in one call. Inputs of different lengths are padded
-to `max_seq_len + 1` (BOS first) and padding keys are masked out of every
-attention, so an input's outputs do not depend on the rest of its batch.
+so that a whole batch runs in one call, on the weights as blocks
+(`weights.Blocks`: each head and MLP over the residual directions it reads and
+writes). Inputs of different lengths are padded (BOS first) and padding keys
+are masked out of every attention, so an input's outputs do not depend on the
+rest of its batch.
 Outputs are decoded back to values: categorical outputs by argmax over the
 output space, numerical ones to the nearest value the s-op can take.
 """
@@ -20,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from compiler.assemble import Weights
+from compiler.weights import Blocks, Weights
 from rasp import evaluate
 from rasp.errors import RaspValueError
 from rasp.values import value_key
@@ -64,7 +66,7 @@ class Layout:
 class CompiledModel:
     """Exact transformer weights for one s-op of a RASP program."""
 
-    weights: Weights
+    blocks: Blocks
     vocab: list
     max_seq_len: int
     causal: bool
@@ -82,21 +84,35 @@ class CompiledModel:
     verified_inputs: int = 0
     bos: str = "compiler_bos"
     _params: Optional[dict] = None
+    _dense: Optional[Weights] = None
+
+    @property
+    def weights(self) -> Weights:
+        """The weights in tracr's dense layout (written on first use: export, TransformerLens
+        and compiled initialisation read them; the model runs on `blocks`)."""
+        if self._dense is None:
+            self._dense = self.blocks.dense()
+        return self._dense
 
     @property
     def num_layers(self) -> int:
-        return len(self.weights.layers)
+        return len(self.blocks.layers)
 
     @property
     def residual_width(self) -> int:
-        return self.weights.token_embed.shape[1]
+        return self.blocks.residual_width
 
     def heads_per_layer(self) -> list[int]:
         return [sum(1 for h in self.layout.heads if h.layer == layer)
                 for layer in range(self.num_layers)]
 
     def parameter_count(self) -> int:
-        return self.weights.parameter_count()
+        """The numbers the model keeps: its blocks, embeddings and unembedding."""
+        return self.blocks.parameter_count()
+
+    def dense_parameter_count(self) -> int:
+        """The numbers of tracr's dense layout (`weights`), as an export writes them."""
+        return self.blocks.dense_parameter_count()
 
     def operation_count(self) -> int:
         """The attention heads and MLP blocks the model computes, as the layout lists them: a
@@ -148,8 +164,8 @@ class CompiledModel:
 
     def _rows_per_call(self, width: int) -> int:
         """The most inputs of `width` one call runs within ACTIVATION_BUDGET, a power of two."""
-        w = self.weights
-        per_row = width * (self.residual_width + w.mlp_hidden_size + w.num_heads * width)
+        b = self.blocks
+        per_row = width * (self.residual_width + b.mlp_hidden_size + b.num_heads * width)
         rows = max(ACTIVATION_BUDGET // max(per_row, 1), 8)
         return 1 << (rows.bit_length() - 1)
 
@@ -157,15 +173,14 @@ class CompiledModel:
         """The residual stream after each sub-layer, for inspection."""
         ids, mask = self.encode(rows)
         return [np.asarray(r) for r in _forward(self.params(), ids, mask, self.causal,
-                                                self.weights.num_heads,
-                                                self.weights.key_size, collect=True)[1]]
+                                                self.blocks.logit_scale, collect=True)[1]]
 
     def attention(self, tokens: list) -> list[np.ndarray]:
         """Attention weights per layer [heads, query, key] for one input, BOS included."""
         ids, mask = self.encode([self._check(tokens)])
         length = len(tokens) + 1
-        patterns = _forward(self.params(), ids, mask, self.causal, self.weights.num_heads,
-                            self.weights.key_size, collect=True)[2]
+        patterns = _forward(self.params(), ids, mask, self.causal, self.blocks.logit_scale,
+                            collect=True)[2]
         return [np.asarray(p[0, :, :length, :length]) for p in patterns]
 
     def encode(self, rows: list[list], width: int | None = None
@@ -182,19 +197,24 @@ class CompiledModel:
 
     def params(self) -> dict:
         if self._params is None:
-            w = self.weights
+            b = self.blocks
+
+            def arrays(block: Any) -> dict:
+                return {name: jnp.asarray(value, jnp.int32 if name.endswith(("rows", "cols"))
+                                          else jnp.float32)
+                        for name, value in vars(block).items()}
             self._params = {
-                "token_embed": jnp.asarray(w.token_embed, jnp.float32),
-                "pos_embed": jnp.asarray(w.pos_embed, jnp.float32),
-                "unembed": jnp.asarray(w.unembed, jnp.float32),
-                "layers": [{k: jnp.asarray(v, jnp.float32) for k, v in layer.items()}
-                           for layer in w.layers],
+                "token_embed": jnp.asarray(b.token_embed, jnp.float32),
+                "pos_embed": jnp.asarray(b.pos_embed, jnp.float32),
+                "unembed": jnp.asarray(b.unembed, jnp.float32),
+                "layers": [{"heads": [arrays(head) for head in layer.heads],
+                            "mlp": arrays(layer.mlp) if layer.mlp is not None else None}
+                           for layer in b.layers],
             }
         return self._params
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> jax.Array:
-        return _jitted_forward(self.params(), ids, mask, self.causal, self.weights.num_heads,
-                               self.weights.key_size)
+        return _jitted_forward(self.params(), ids, mask, self.causal, self.blocks.logit_scale)
 
     def _check(self, tokens: Any) -> list:
         row = evaluate.normalise_input(tokens)
@@ -221,28 +241,40 @@ def _show_vocab(vocab: list) -> str:
     return "{" + shown + (", ..." if len(vocab) > 12 else "") + "}"
 
 
-def _forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool, num_heads: int,
-             key_size: int, collect: bool = False):
+def _forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool, logit_scale: float,
+             collect: bool = False):
+    """The model on blocks: each head reads its rows of the residual and adds to its columns,
+    each MLP likewise (`weights.Blocks`); layers with no heads still record an empty
+    attention pattern, so patterns stay one per layer."""
     batch, width = ids.shape
     x = params["token_embed"][ids] + params["pos_embed"][jnp.arange(width)][None]
-    allowed = mask[:, None, None, :]
+    allowed = mask[:, None, :]
     if causal:
-        allowed = allowed & jnp.tril(jnp.ones((width, width), dtype=bool))[None, None]
+        allowed = allowed & jnp.tril(jnp.ones((width, width), dtype=bool))[None]
     residuals, patterns = [], []
     for layer in params["layers"]:
-        def heads(w):
-            return (x @ w).reshape(batch, width, num_heads, key_size)
-        logits = jnp.einsum("bthd,bThd->bhtT", heads(layer["query"]), heads(layer["key"]))
-        logits = jnp.where(allowed, logits / np.sqrt(key_size), -1e30)
-        weights = jax.nn.softmax(logits, axis=-1)
-        attended = jnp.einsum("bhtT,bThd->bthd", weights, heads(layer["value"]))
-        x = x + attended.reshape(batch, width, num_heads * key_size) @ layer["linear"]
+        update = jnp.zeros_like(x)
+        layer_patterns = []
+        for head in layer["heads"]:
+            queries = x[..., head["q_rows"]] @ head["w_q"]
+            keys = x[..., head["k_rows"]] @ head["w_k"]
+            logits = jnp.einsum("btd,bTd->btT", queries, keys) * logit_scale
+            weights = jax.nn.softmax(jnp.where(allowed, logits, -1e30), axis=-1)
+            values = x[..., head["v_rows"]] @ head["w_v"]
+            written = jnp.einsum("btT,bTd->btd", weights, values) @ head["w_o"]
+            update = update.at[..., head["o_cols"]].add(written)
+            layer_patterns.append(weights)
+        x = x + update
         residuals.append(x)
-        x = x + jax.nn.relu(x @ layer["linear_1"]) @ layer["linear_2"]
+        mlp = layer["mlp"]
+        if mlp is not None:
+            hidden = jax.nn.relu(x[..., mlp["in_rows"]] @ mlp["w_1"])
+            x = x.at[..., mlp["out_cols"]].add(hidden @ mlp["w_2"])
         residuals.append(x)
-        patterns.append(weights)
+        patterns.append(jnp.stack(layer_patterns, axis=1) if layer_patterns else
+                        jnp.zeros((batch, 0, width, width)))
     out = x @ params["unembed"]
     return (out, residuals, patterns) if collect else out
 
 
-_jitted_forward = functools.partial(jax.jit, static_argnums=(3, 4, 5))(_forward)
+_jitted_forward = functools.partial(jax.jit, static_argnums=(3, 4))(_forward)

@@ -69,9 +69,10 @@ def test_inspect_writes_one_heatmap_per_head(tmp_path: Path):
     result = run_rasp("inspect", SORT, "--sop", "sort_tokens", "--vocab", '"abc"',
                       "--max-len", "5", "--input", '"cab"', "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "layer 1 head 0" in result.stdout
+    assert "layer 0 head 1" in result.stdout
     pngs = sorted(tmp_path.glob("*.png"))
-    assert [p.name for p in pngs] == ["layer1_head0.png", "layer2_head0.png"]
+    # sort: two counts in layer 0 (smaller keys, earlier equal keys), the read in layer 2
+    assert [p.name for p in pngs] == ["layer0_head0.png", "layer0_head1.png", "layer2_head0.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
 
 
@@ -79,3 +80,16 @@ def test_inspect_rejects_a_token_outside_the_vocabulary(tmp_path: Path):
     assert_one_error_line(run_rasp("inspect", SORT, "--sop", "sort_tokens", "--vocab", '"abc"',
                                    "--max-len", "5", "--input", '"abz"', "-o", str(tmp_path)),
                           "z")
+
+
+def test_compile_dry_run_prints_the_size_without_building_or_saving(tmp_path: Path):
+    result = run_rasp("compile", SORT, "--sop", "sort_tokens", "--vocab", '"abc"',
+                      "--max-len", "5", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    size = compiler.compiled_size(rasp.load(SORT), "sort_tokens", "abc", 5)
+    assert f"parameters:      {size.parameters:,} as blocks" in result.stdout
+    assert "exactness check" not in result.stdout
+    assert_one_error_line(run_rasp("compile", SORT, "--sop", "sort_tokens", "--vocab", '"abc"',
+                                   "--max-len", "5", "--dry-run", "-o", str(tmp_path / "m")),
+                          "--dry-run")
+    assert not (tmp_path / "m").exists()

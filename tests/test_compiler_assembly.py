@@ -26,7 +26,8 @@ from tracr.rasp import rasp as tracr_rasp
 import compiler
 import rasp
 from compiler import analysis, craft
-from compiler.assemble import Weights, assemble
+from compiler.assemble import assemble
+from compiler.weights import Weights, from_dense
 from compiler.compile import _check_vocab
 from compiler.lower import Lowering
 
@@ -53,12 +54,12 @@ def assemble_both(program: rasp.Program, sop: str, vocab: Sequence[Any], max_seq
     built = craft.build(tip, lowering, tokens, max_seq_len, causal)
     spaces = (craft.tokens_space(tokens), craft.indices_space(max_seq_len),
               craft.output_space(built))
-    ours = assemble(built.model, *spaces)
+    ours = assemble(built.model, *spaces).dense()
     theirs = tracr_assemble.assemble_craft_model(
         built.model, *spaces, categorical_output=tracr_rasp.is_categorical(tip), causal=causal)
     # The model `compiler.compile` returns for the program, with the weights assembled here.
     compiled = compiler.compile(program, sop, vocab, max_seq_len, causal=causal, verify=False)
-    model = dataclasses.replace(compiled, weights=ours, _params=None)
+    model = dataclasses.replace(compiled, blocks=from_dense(ours), _dense=ours, _params=None)
     return Assembled(ours, theirs, model, compiled.weights, list(vocab), max_seq_len)
 
 

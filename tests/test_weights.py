@@ -1,0 +1,77 @@
+"""A compiled model's weights as blocks (`compiler/weights.py`), and its size before it is
+built (`compiler.compiled_size`): the blocks hold the dense layout's numbers, run to the same
+outputs, and are counted as the dry run counts them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compiler
+import rasp
+from compiler.weights import from_dense
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CASES = [
+    # (program, s-op, vocab, max length, causal)
+    ("sort.rasp", "sort_tokens", "abc", 6, False),
+    ("suite/majority.rasp", "majority", "abc", 8, False),
+    ("suite/copy_unique.rasp", "copy_unique", "abc|$", 8, True),
+    ("frac_prevs.rasp", "frac_prevs", "xa", 6, False),
+]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c[1] for c in CASES])
+def compiled(request):
+    file, sop, vocab, max_len, causal = request.param
+    program = rasp.load(EXAMPLES / file)
+    return program, sop, vocab, max_len, causal, compiler.compile(
+        program, sop, vocab, max_len, causal=causal)
+
+
+def test_the_dense_layout_cut_back_into_blocks_runs_to_the_same_outputs(compiled):
+    program, sop, vocab, max_len, causal, model = compiled
+    dense = model.weights
+    again = dataclasses.replace(model, blocks=from_dense(dense), _dense=None, _params=None)
+    rng = np.random.default_rng(0)
+    inputs = [[str(t) for t in rng.choice(list(vocab), size=rng.integers(1, max_len + 1))]
+              for _ in range(64)]
+    assert again.run(inputs) == model.run(inputs) == program.run(sop, inputs)
+    # cutting keeps every non-zero number and drops only zeros
+    for name in ("token_embed", "pos_embed", "unembed"):
+        np.testing.assert_array_equal(getattr(again.weights, name), getattr(dense, name))
+    for ours, theirs in zip(again.weights.layers, dense.layers):
+        for name in ("linear_1", "linear_2"):
+            np.testing.assert_array_equal(ours[name], theirs[name])
+
+
+def test_blocks_hold_fewer_numbers_than_the_dense_layout_and_count_them(compiled):
+    *_, model = compiled
+    blocks = model.blocks
+    assert model.parameter_count() <= model.dense_parameter_count()
+    assert model.dense_parameter_count() == model.weights.parameter_count()
+    counted = blocks.token_embed.size + blocks.pos_embed.size + blocks.unembed.size + sum(
+        sum(w.size for w in (h.w_q, h.w_k, h.w_v, h.w_o)) for layer in blocks.layers
+        for h in layer.heads) + sum(layer.mlp.w_1.size + layer.mlp.w_2.size
+                                    for layer in blocks.layers if layer.mlp is not None)
+    assert model.parameter_count() == counted
+
+
+def test_compiled_size_is_the_size_compile_gives(compiled):
+    program, sop, vocab, max_len, causal, model = compiled
+    size = compiler.compiled_size(program, sop, vocab, max_len, causal=causal)
+    assert (size.layers, size.heads_per_layer, size.residual_width, size.parameters,
+            size.dense_parameters) == (model.num_layers, model.heads_per_layer(),
+                                       model.residual_width, model.parameter_count(),
+                                       model.dense_parameter_count())
+    assert (size.key_size, size.mlp_hidden_size) == (model.weights.key_size,
+                                                     model.weights.mlp_hidden_size)
+
+
+def test_compiled_size_refuses_what_compile_refuses():
+    program = rasp.loads("m = numerical(aggregate(select(indices, indices, <=), indices));")
+    with pytest.raises(compiler.CompileError, match="average"):
+        compiler.compiled_size(program, "m", [1, 2], 4)
