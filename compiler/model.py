@@ -35,6 +35,10 @@ ACTIVATION_BUDGET = 1 << 26
 # the overhead of more calls would cost more than the positions saved (measured: the
 # throughput benchmark's small models at lengths 1-6 lose 40% when split).
 WIDTH_BUCKETING_WORK = 10 ** 8
+# Dense parameters up to which a model runs on the dense layout: a small model's dense
+# matrices cost less to compile (XLA) and run than one gather and scatter per block
+# (measured: the block forward of a 5-token sort takes 1.7x as long to jit).
+DENSE_RUN_PARAMETERS = 2_000_000
 
 
 @dataclass
@@ -172,15 +176,15 @@ class CompiledModel:
     def residuals(self, rows: list[list]) -> list[np.ndarray]:
         """The residual stream after each sub-layer, for inspection."""
         ids, mask = self.encode(rows)
-        return [np.asarray(r) for r in _forward(self.params(), ids, mask, self.causal,
-                                                self.blocks.logit_scale, collect=True)[1]]
+        return [np.asarray(r) for r in self._forward_function()(
+            self.params(), ids, mask, self.causal, self.blocks.logit_scale, collect=True)[1]]
 
     def attention(self, tokens: list) -> list[np.ndarray]:
         """Attention weights per layer [heads, query, key] for one input, BOS included."""
         ids, mask = self.encode([self._check(tokens)])
         length = len(tokens) + 1
-        patterns = _forward(self.params(), ids, mask, self.causal, self.blocks.logit_scale,
-                            collect=True)[2]
+        patterns = self._forward_function()(self.params(), ids, mask, self.causal,
+                                            self.blocks.logit_scale, collect=True)[2]
         return [np.asarray(p[0, :, :length, :length]) for p in patterns]
 
     def encode(self, rows: list[list], width: int | None = None
@@ -195,26 +199,39 @@ class CompiledModel:
             ids[i, 1:len(row) + 1] = [self.token_ids[value_key(t)] for t in row]
         return ids, ids != self.pad_id
 
+    def runs_dense(self) -> bool:
+        """Whether the model runs on the dense layout (small models) or on blocks."""
+        return self.dense_parameter_count() <= DENSE_RUN_PARAMETERS
+
     def params(self) -> dict:
         if self._params is None:
             b = self.blocks
-
-            def arrays(block: Any) -> dict:
-                return {name: jnp.asarray(value, jnp.int32 if name.endswith(("rows", "cols"))
-                                          else jnp.float32)
+            params = {"token_embed": jnp.asarray(b.token_embed, jnp.float32),
+                      "pos_embed": jnp.asarray(b.pos_embed, jnp.float32),
+                      "unembed": jnp.asarray(b.unembed, jnp.float32)}
+            if self.runs_dense():
+                params["layers"] = [{k: jnp.asarray(v, jnp.float32) for k, v in layer.items()}
+                                    for layer in self.weights.layers]
+                # the head split as an empty array's shape, which jit sees as static
+                params["heads"] = jnp.zeros((b.num_heads, b.key_size, 0))
+            else:
+                def arrays(block: Any) -> dict:
+                    return {name: jnp.asarray(value, jnp.int32 if name.endswith(
+                        ("rows", "cols")) else jnp.float32)
                         for name, value in vars(block).items()}
-            self._params = {
-                "token_embed": jnp.asarray(b.token_embed, jnp.float32),
-                "pos_embed": jnp.asarray(b.pos_embed, jnp.float32),
-                "unembed": jnp.asarray(b.unembed, jnp.float32),
-                "layers": [{"heads": [arrays(head) for head in layer.heads],
-                            "mlp": arrays(layer.mlp) if layer.mlp is not None else None}
-                           for layer in b.layers],
-            }
+                params["layers"] = [
+                    {"heads": [arrays(head) for head in layer.heads],
+                     "mlp": arrays(layer.mlp) if layer.mlp is not None else None}
+                    for layer in b.layers]
+            self._params = params
         return self._params
 
+    def _forward_function(self):
+        return _dense_forward if self.runs_dense() else _block_forward
+
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> jax.Array:
-        return _jitted_forward(self.params(), ids, mask, self.causal, self.blocks.logit_scale)
+        jitted = _jitted_dense_forward if self.runs_dense() else _jitted_block_forward
+        return jitted(self.params(), ids, mask, self.causal, self.blocks.logit_scale)
 
     def _check(self, tokens: Any) -> list:
         row = evaluate.normalise_input(tokens)
@@ -241,8 +258,34 @@ def _show_vocab(vocab: list) -> str:
     return "{" + shown + (", ..." if len(vocab) > 12 else "") + "}"
 
 
-def _forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool, logit_scale: float,
-             collect: bool = False):
+def _dense_forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool,
+                   logit_scale: float, collect: bool = False):
+    """The model on tracr's dense layout: every head a key-size slice of each matrix."""
+    num_heads, key_size = params["heads"].shape[:2]
+    batch, width = ids.shape
+    x = params["token_embed"][ids] + params["pos_embed"][jnp.arange(width)][None]
+    allowed = mask[:, None, None, :]
+    if causal:
+        allowed = allowed & jnp.tril(jnp.ones((width, width), dtype=bool))[None, None]
+    residuals, patterns = [], []
+    for layer in params["layers"]:
+        def heads(w):
+            return (x @ w).reshape(batch, width, num_heads, key_size)
+        logits = jnp.einsum("bthd,bThd->bhtT", heads(layer["query"]), heads(layer["key"]))
+        logits = jnp.where(allowed, logits * logit_scale, -1e30)
+        weights = jax.nn.softmax(logits, axis=-1)
+        attended = jnp.einsum("bhtT,bThd->bthd", weights, heads(layer["value"]))
+        x = x + attended.reshape(batch, width, num_heads * key_size) @ layer["linear"]
+        residuals.append(x)
+        x = x + jax.nn.relu(x @ layer["linear_1"]) @ layer["linear_2"]
+        residuals.append(x)
+        patterns.append(weights)
+    out = x @ params["unembed"]
+    return (out, residuals, patterns) if collect else out
+
+
+def _block_forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool,
+                   logit_scale: float, collect: bool = False):
     """The model on blocks: each head reads its rows of the residual and adds to its columns,
     each MLP likewise (`weights.Blocks`); layers with no heads still record an empty
     attention pattern, so patterns stay one per layer."""
@@ -277,4 +320,5 @@ def _forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool, logit_
     return (out, residuals, patterns) if collect else out
 
 
-_jitted_forward = functools.partial(jax.jit, static_argnums=(3, 4))(_forward)
+_jitted_dense_forward = functools.partial(jax.jit, static_argnums=(3, 4))(_dense_forward)
+_jitted_block_forward = functools.partial(jax.jit, static_argnums=(3, 4))(_block_forward)

@@ -75,3 +75,21 @@ def test_compiled_size_refuses_what_compile_refuses():
     program = rasp.loads("m = numerical(aggregate(select(indices, indices, <=), indices));")
     with pytest.raises(compiler.CompileError, match="average"):
         compiler.compiled_size(program, "m", [1, 2], 4)
+
+
+def test_the_block_forward_and_the_dense_forward_compute_the_same(compiled, monkeypatch):
+    # small models run on the dense layout (`DENSE_RUN_PARAMETERS`), large ones on blocks
+    program, sop, vocab, max_len, causal, model = compiled
+    rng = np.random.default_rng(1)
+    inputs = [[str(t) for t in rng.choice(list(vocab), size=rng.integers(1, max_len + 1))]
+              for _ in range(64)]
+    dense = dataclasses.replace(model, _params=None)
+    assert dense.runs_dense()
+    outputs, residuals = dense.raw_outputs(inputs), dense.residuals(inputs[:4])
+    monkeypatch.setattr("compiler.model.DENSE_RUN_PARAMETERS", 0)
+    on_blocks = dataclasses.replace(model, _params=None)
+    assert not on_blocks.runs_dense()
+    assert on_blocks.run(inputs) == program.run(sop, inputs)
+    np.testing.assert_allclose(on_blocks.raw_outputs(inputs), outputs, atol=1e-4)
+    for ours, theirs in zip(on_blocks.residuals(inputs[:4]), residuals):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
