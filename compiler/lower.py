@@ -51,6 +51,9 @@ NOT_A_NUMBER_HINT = ("`numerical(...)` takes s-ops of numbers: remove the hint, 
 
 # Largest value set an MLP may be built over (the product of its inputs' value sets).
 MAX_TABLE = 20000
+# Tables of fewer combinations are computed one combination at a time: the array ops'
+# fixed cost is more than a few scalar calls.
+SCALAR_TABLE = 64
 
 
 def identity(x: Any) -> Any:
@@ -691,24 +694,28 @@ def _table_of(sets: list[set], function: Callable[..., Any],
     """`function` on every combination of the sets' values where it does not fail (the
     interpreter fails on the others too), keyed by `_typed`. Computed on arrays, one per
     combination of the values' types (an array holds one type), and one combination at a
-    time only where an array computation fails (an error at any element stops it)."""
+    time where there are few (SCALAR_TABLE) or an array computation fails (an error at any
+    element stops it)."""
     table: dict[tuple, Any] = {}
     by_type = [[[v for v in values if type(v) is kind] for kind in {type(v) for v in values}]
                for values in sets]
     for typed in itertools.product(*by_type):
         combos = list(itertools.product(*typed))
-        grids = np.meshgrid(*(np.array(values) for values in typed), indexing="ij")
-        try:
-            out = on_arrays(*(grid.reshape(-1) for grid in grids))
-            results = out.tolist() if getattr(out, "shape", ()) != () else \
-                [ops.to_python(out)] * len(combos)
-            table.update(zip(map(_typed, combos), results))
-        except (ops.OpError, TypeError, ValueError, OverflowError):
-            for combo in combos:
-                try:
-                    table[_typed(combo)] = function(*combo)
-                except ops.OpError:
-                    continue
+        if len(combos) >= SCALAR_TABLE:
+            grids = np.meshgrid(*(np.array(values) for values in typed), indexing="ij")
+            try:
+                out = on_arrays(*(grid.reshape(-1) for grid in grids))
+                results = out.tolist() if getattr(out, "shape", ()) != () else \
+                    [ops.to_python(out)] * len(combos)
+                table.update(zip(map(_typed, combos), results))
+                continue
+            except (ops.OpError, TypeError, ValueError, OverflowError):
+                pass    # some combination fails: find which, one at a time
+        for combo in combos:
+            try:
+                table[_typed(combo)] = function(*combo)
+            except ops.OpError:
+                continue
     return table
 
 

@@ -35,6 +35,8 @@ ACTIVATION_BUDGET = 1 << 26
 # the overhead of more calls would cost more than the positions saved (measured: the
 # throughput benchmark's small models at lengths 1-6 lose 40% when split).
 WIDTH_BUCKETING_WORK = 10 ** 8
+# Long inputs of a large model run at widths in steps of this many positions.
+WIDTH_STEP = 64
 # Dense parameters up to which a model runs on the dense layout: a small model's dense
 # matrices cost less to compile (XLA) and run than one gather and scatter per block
 # (measured: the block forward of a 5-token sort takes 1.7x as long to jit).
@@ -161,10 +163,17 @@ class CompiledModel:
 
     def _width(self, length: int, bucketing: bool) -> int:
         """The width an input of `length` tokens runs at: when `bucketing` (a large model,
-        WIDTH_BUCKETING_WORK) the power of two that holds it and its BOS, at most
-        max_seq_len + 1 (few widths, so few compiled shapes); else max_seq_len + 1."""
+        WIDTH_BUCKETING_WORK) the power of two that holds it and its BOS up to WIDTH_STEP,
+        then the multiple of WIDTH_STEP, at most max_seq_len + 1 (few widths, so few compiled
+        shapes, and at most WIDTH_STEP - 1 padding positions on long inputs); else
+        max_seq_len + 1."""
         full = self.max_seq_len + 1
-        return min(1 << length.bit_length(), full) if bucketing else full
+        if not bucketing:
+            return full
+        needed = length + 1
+        width = 1 << (needed - 1).bit_length() if needed <= WIDTH_STEP else \
+            -(-needed // WIDTH_STEP) * WIDTH_STEP
+        return min(width, full)
 
     def _rows_per_call(self, width: int) -> int:
         """The most inputs of `width` one call runs within ACTIVATION_BUDGET, a power of two."""
