@@ -116,9 +116,7 @@ def canonical(values: Iterable[Any]) -> dict[Any, Any]:
 
 def apply_elementwise(node: graph.Node, args: Sequence[Any]) -> Any:
     """An elementwise node on scalar arguments, with the interpreter's semantics."""
-    if isinstance(node, graph.InList):
-        return bool(ops.is_in(ops.as_array(args[0]), list(node.items)))
-    return ops.apply_scalar(node.op, *args)
+    return ops.to_python(evaluate.elementwise(node, [ops.as_array(a) for a in args]))
 
 
 def convert_token(token: Any, conversion: str, node: graph.Node) -> Any:

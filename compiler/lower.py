@@ -522,10 +522,8 @@ class _Region:
                                                     node.conversion)
                 elif isinstance(node, graph.Constant):
                     value = ops.as_array(node.value)
-                elif isinstance(node, graph.InList) and id(node) not in position:
-                    value = ops.is_in(computed[node.children[0].id], list(node.items))
                 elif _is_elementwise(node) and id(node) not in position:
-                    value = ops.apply(node.op, *(computed[c.id] for c in node.children))
+                    value = evaluate.elementwise(node, [computed[c.id] for c in node.children])
                 else:
                     value = base_arrays[position[id(node)]]
                 computed[node.id] = value

@@ -117,6 +117,14 @@ def evaluate_nodes(roots: list[graph.Node], rows: list[list[Atom]]) -> dict[int,
     return values
 
 
+def elementwise(node: graph.Map | graph.InList, args: list[Array]) -> Array:
+    """A map or membership node on its children's arrays (of any shape, 0-d included): the
+    one rule for both, which the compiler's value tables use too."""
+    if isinstance(node, graph.InList):
+        return ops.is_in(args[0], list(node.items))
+    return ops.apply(node.op, *args)
+
+
 class _Batch:
     """B inputs of length N and the rules that evaluate each node kind on them."""
 
@@ -142,10 +150,8 @@ class _Batch:
             return np.full(self.shape, self.shape[1], dtype=np.int64)
         if isinstance(node, graph.Constant):
             return np.broadcast_to(ops.as_array(node.value), self.shape)
-        if isinstance(node, graph.Map):
-            return ops.apply(node.op, *args)
-        if isinstance(node, graph.InList):
-            return ops.is_in(args[0], list(node.items))
+        if isinstance(node, (graph.Map, graph.InList)):
+            return elementwise(node, args)
         if isinstance(node, graph.Hint):
             return args[0]
         if isinstance(node, graph.Select):
