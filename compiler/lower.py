@@ -212,18 +212,20 @@ class Lowering:
             self._regions[node.id] = _Region.build(node, self)
         return self._regions[node.id]
 
-    def compresses(self, node: graph.Sop) -> bool:
+    def compresses(self, node: graph.Sop, spend_layer: bool = False) -> bool:
         """Whether an elementwise node read by a region of more inputs is worth its own MLP.
 
         Inlining it into its consumers would make them tables over the product
         of its inputs' values; when it takes fewer values than that, computing
         it once and reading its result is smaller. Over one input that costs a
-        layer, unless the input is numerical: a table needs it converted to
-        categorical anyway, and the node's own MLP is that conversion.
+        layer, unless the input is numerical (a table needs it converted to
+        categorical anyway, and the node's own MLP is that conversion) or
+        `spend_layer` says the consumer's table would be too large otherwise.
         """
         region = self.region(node)
-        if len(region.bases) == 1 and (region.bases[0] == RAW_TOKENS or
-                                       self.native_encoding(region.bases[0]) != NUMERICAL):
+        if not spend_layer and len(region.bases) == 1 and (
+                region.bases[0] == RAW_TOKENS or
+                self.native_encoding(region.bases[0]) != NUMERICAL):
             return False
         product = 1
         for base in region.bases:
@@ -472,9 +474,24 @@ class _Region:
 
     @classmethod
     def build(cls, root: graph.Sop, lowering: Lowering) -> "_Region":
+        order, bases = cls._cut(root, lowering, spend_layers=False)
+        size = _table_size([lowering._base_value_set(b) for b in bases])
+        if size > MAX_TABLE:
+            # Too large a table: give each smaller part its own MLP, at the cost of layers,
+            # where that gives a smaller table.
+            cut_order, cut_bases = cls._cut(root, lowering, spend_layers=True)
+            if _table_size([lowering._base_value_set(b) for b in cut_bases]) < size:
+                order, bases = cut_order, cut_bases
+        return cls._from_parts(root, lowering, order, bases)
+
+    @staticmethod
+    def _cut(root: graph.Sop, lowering: Lowering,
+             spend_layers: bool) -> tuple[list[graph.Node], list[Any]]:
+        """The region's nodes in evaluation order and its bases: the elementwise nodes that
+        `root` reads down to its non-elementwise inputs, less those worth an MLP of their own
+        (`Lowering.compresses`), which become bases."""
         order: list[graph.Node] = []
         bases: list[Any] = []
-
         seen: set[int] = set()
         inputs = _input_count(root)
 
@@ -487,7 +504,7 @@ class _Region:
                     bases.append(RAW_TOKENS)
             elif _is_elementwise(node) and not (
                     node is not root and _input_count(node) < inputs and
-                    lowering.compresses(node)):
+                    lowering.compresses(node, spend_layers)):
                 for child in node.children:
                     visit(child)
             elif not any(node is b for b in bases):
@@ -495,6 +512,11 @@ class _Region:
             order.append(node)
 
         visit(root)
+        return order, bases
+
+    @classmethod
+    def _from_parts(cls, root: graph.Sop, lowering: Lowering, order: list[graph.Node],
+                    bases: list[Any]) -> "_Region":
         position = {id(b) if b != RAW_TOKENS else RAW_TOKENS: i for i, b in enumerate(bases)}
 
         def function(*base_values: Any) -> Any:
@@ -774,10 +796,16 @@ def _show_values(values: set) -> str:
     return "{" + text + (", ..." if len(shown) > 6 else "") + "}"
 
 
-def _check_table(sets: list[set], node: graph.Node, lowering: Lowering) -> None:
+def _table_size(sets: list[set]) -> int:
+    """The combinations of one value of each set."""
     size = 1
     for s in sets:
         size *= max(1, len(s))
+    return size
+
+
+def _check_table(sets: list[set], node: graph.Node, lowering: Lowering) -> None:
+    size = _table_size(sets)
     if size > MAX_TABLE:
         raise CompileError(
             f"`{node.name()}` combines s-ops with {size:,} value combinations, too many "
