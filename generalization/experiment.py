@@ -54,8 +54,9 @@ from generalization.reporting.results import (SCHEMA, CompiledRecord, Counterexa
                                               TrainingRecord,
                                               write_results)
 from generalization.tasks import Batch, Task, TaskData
-from generalization.training.loop import train
+from generalization.training.protocol import train_until_fitted
 from rasp.files import output_folder, write_atomically
+from rasp.values import value_key
 
 PACKAGES = {"jax": "jax", "haiku": "dm-haiku", "optax": "optax", "numpy": "numpy",
             "tracr": "tracr-pypi", "hypothesis": "hypothesis", "lark": "lark"}
@@ -91,8 +92,10 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: bool = Tru
     # An autoregressive task's longest input is its longest whole sequence, not task length.
     longest = task.input_width(task.test_lengths)
     log(f"compiling `{task.sop}` of {task.program.name} for inputs up to length {longest}")
-    reference = compiler.compile(program, task.sop, task.vocab, longest, causal=task.causal)
-    causal_compiles = task.causal or _compiles_causally(program, task, longest)
+    reference = compiler.compile(program, task.sop, task.vocab, longest,
+                                 causal=task.compile_causal)
+    causal_compiles = task.compile_causal or (
+        not task.reads_ahead and _compiles_causally(program, task, longest))
     data = TaskData.from_model(task, program, reference)
     # Built now so that a model that cannot be built stops the run before any training.
     models = {positions: model_config(config, positions, data, reference)
@@ -142,8 +145,28 @@ def evaluation_sets(config: ExperimentConfig, data: TaskData,
                 f"model {difference.model}; no learned model can be judged against it",
                 hint=f"run `rasp check {task.program} --sop {task.sop}` and report the "
                      f"compiler bug")
+        if task.autoregressive:
+            _check_one_pass(task, inputs, interpreted, labelled_from)
         sets[length] = data.fixed(inputs, expected, labelled_from=labelled_from)
     return sets
+
+
+def _check_one_pass(task: Task, inputs: list[list], outputs: list[list],
+                    labelled_from: list[int]) -> None:
+    """Confirm that the program's outputs in one pass over each whole sequence are its next
+    tokens from the prompt's last position on (the end token last): what teacher forcing
+    trains on is then what greedy continuation writes. A causal program always passes; one
+    that reads ahead (`reads_ahead`) passes only if no output depends on later positions."""
+    for row, row_outputs, start in zip(inputs, outputs, labelled_from):
+        sequence = [*row, task.end_token]
+        if [value_key(v) for v in row_outputs[start:]] != \
+                [value_key(v) for v in sequence[start + 1:]]:
+            raise rasp.RaspValueError(
+                f"{task.program.name}: on {row!r}, one pass of `{task.sop}` gives "
+                f"{row_outputs[start:]!r} after the prompt, not the sequence's next tokens "
+                f"{sequence[start + 1:]!r}: its outputs depend on later positions",
+                hint="an autoregressive program's output at a position may read only that "
+                     "position and earlier ones")
 
 
 def model_config(config: ExperimentConfig, positions: str, data: TaskData,
@@ -169,10 +192,13 @@ def model_config(config: ExperimentConfig, positions: str, data: TaskData,
             f"{config.name}: [model] width: {problem}",
             hint=f"set [model] width to a multiple of {2 * heads if positions == 'rope' else heads}"
                  f" or give [model] heads a number", section="model", key="width")
+    gpt2 = section.family == "gpt2"
     return ModelConfig(vocab_size=data.vocab_size, num_classes=data.num_classes,
                        num_layers=max(layers, 1), num_heads=heads, width=section.width,
                        mlp_width=section.mlp_width, positions=positions,
-                       max_position=section.max_position, causal=config.task.causal)
+                       max_position=section.max_position, causal=config.task.causal,
+                       bos=gpt2, init="gpt2" if gpt2 else "haiku",
+                       tied_classes=data.class_tokens() if gpt2 else ())
 
 
 def versions() -> dict[str, str]:
@@ -203,19 +229,20 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
     since = time.perf_counter()
     # Every seed of "compiled" starts from the compiled weights, the others at random.
     initial = from_compiled(reference, data)[1] if positions == "compiled" else None
-    trained = train(settings, training, data, config.task.train_lengths,
-                    checkpoint_dir=run_dir / "checkpoints" / positions, progress=progress,
-                    initial_params=initial)
+    trained = train_until_fitted(settings, training, data, config.task.train_lengths,
+                                 checkpoint_dir=run_dir / "checkpoints" / positions,
+                                 progress=progress, initial_params=initial)
+    seeds = trained.seeds
     since = clock.add("train_seconds", since)
-    save_learned(run_dir / "models" / positions, settings, trained.params, training.seeds, data)
+    save_learned(run_dir / "models" / positions, settings, trained.params, seeds, data)
     metrics = evaluate_lengths(settings, trained.params, data, sets)
     since = clock.add("evaluate_seconds", since)
     low, high = config.task.train_lengths
     lengths = [LengthResult.measured(length, "train" if low <= length <= high else "test",
                                      metrics[length], trained.fitted)
                for length in sorted(metrics)]
-    counterexamples = _counterexamples(config, settings, trained.params, data, reference,
-                                       lengths)
+    counterexamples = _counterexamples(config, settings, trained.params, seeds, data,
+                                       reference, lengths)
     clock.add("counterexample_seconds", since)
     one_seed = jax.tree.map(lambda leaf: leaf[0], trained.params)
     run = RunResult(
@@ -225,7 +252,7 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
                           max_position=settings.max_position,
                           parameters=count_parameters(one_seed)),
         initialisation="random" if initial is None else "compiled",
-        seeds=list(training.seeds), fitted=list(trained.fitted),
+        seeds=list(seeds), fitted=list(trained.fitted),
         train=TrainingRecord(steps=trained.steps, final_loss=trained.final_loss,
                              in_distribution_exact_match=trained.in_distribution_exact_match,
                              seconds=trained.seconds,
@@ -233,12 +260,12 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
         lengths=lengths, counterexamples=counterexamples)
     write_atomically(finished, json.dumps({"identity": identity, "run": plain(run)}) + "\n")
     fitted = sum(trained.fitted)
-    log(f"{positions}: {fitted}/{len(training.seeds)} seeds fitted the training range")
+    log(f"{positions}: {fitted}/{len(seeds)} seeds fitted the training range")
     return run
 
 
 def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: Any,
-                     data: TaskData, reference: compiler.CompiledModel,
+                     seeds: list[int], data: TaskData, reference: compiler.CompiledModel,
                      lengths: list[LengthResult]) -> list[Counterexample]:
     """Up to `counterexamples` minimal disagreements per length range (train, test).
 
@@ -249,7 +276,7 @@ def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: An
     for split in ("train", "test"):
         in_range = [entry for entry in lengths if entry.split == split]
         kept = 0
-        for index, seed in enumerate(config.training.seeds):
+        for index, seed in enumerate(seeds):
             if kept >= wanted:
                 break
             erring = [entry.length for entry in in_range if entry.exact_match[index] < 1]

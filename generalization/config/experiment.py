@@ -26,6 +26,7 @@ the sections' classes):
     width = 64
     mlp_width = 0                     # 0 means 4 * width
     positions = ["learned", "nope", "rope", "randomized"]   # "compiled": see from_compiled.py
+    family = "nanogpt"                # or "gpt2": tied embeddings, GPT-2 init, a BOS token
     max_position = 64                 # ids are < max_position; default max(64, 2 * longest
                                       # test input: test max, or an autoregressive sequence)
     [training]                        # generalization.training.TrainConfig
@@ -49,8 +50,8 @@ from typing import Any, Sequence
 
 import rasp
 from generalization.settings import (Checked, ConfigError, Invalid, Table, distinct,
-                                          non_negative_int, positive_int, read_toml, safe_name,
-                                          setting, show, string)
+                                          non_negative_int, one_of, positive_int, read_toml,
+                                          safe_name, setting, show, string)
 from generalization.models.config import POSITION_KINDS, head_split_problem, position_kind
 from generalization.tasks.task import Task
 from generalization.training.config import TrainConfig
@@ -58,6 +59,10 @@ from rasp.errors import RaspError, did_you_mean
 
 MATCHING = "matching"
 DEFAULT_POSITIONS = ("learned", "nope", "rope", "randomized")
+# Model families: our nanoGPT (pre-LN, GELU, untied output layer, Haiku's initialisation), or
+# GPT-2 as Huang et al. (2025) train it (the same blocks with tied input and output
+# embeddings, GPT-2's initialisation and a BOS token; `models/transformer.py`).
+FAMILIES = ("nanogpt", "gpt2")
 # The floor of the default max_position.
 MIN_MAX_POSITION = 64
 
@@ -100,8 +105,13 @@ class ModelSection(Checked):
     mlp_width: int = setting(0, non_negative_int)
     positions: tuple[str, ...] = setting(DEFAULT_POSITIONS, position_kinds)
     max_position: int = setting(MIN_MAX_POSITION, positive_int)
+    family: str = setting("nanogpt", one_of(FAMILIES))
 
     def cross_check(self) -> None:
+        if self.family == "gpt2" and "compiled" in self.positions:
+            raise Invalid('"compiled" takes the compiled model\'s own shape and weights, not '
+                          'GPT-2\'s', hint='drop "compiled" or set family = "nanogpt"',
+                          key="positions")
         if isinstance(self.heads, int):
             problem = head_split_problem(self.width, self.heads, "rope" in self.positions,
                                          "[model] heads")

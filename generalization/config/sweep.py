@@ -17,6 +17,9 @@ A sweep file lists experiment configs and the settings to cross them with:
     generalizes = true                                   # required
     result = "0.9998 exact match at 51-100"
     source = "Huang et al. 2025, learned absolute positions, trained up to 50"
+    bins = [0.9996, 0.9937]        # exact match at 1x-2x and 2x-3x the training length
+    compare = "1x-2x"              # agreement rule (study.py); default "2x"
+    every_seed = false             # true: the figure averages every seed, fitted or not
 
 `rasp sweep SWEEP.toml --set training.steps=200` adds an override for every run.
 
@@ -40,9 +43,20 @@ from typing import Any, Sequence
 from generalization.config.experiment import (SECTION_OF, VARIABLE_TASK_KEYS, ExperimentConfig,
                                               config_from_dict, load_config, parse_set,
                                               set_setting)
-from generalization.settings import (Checked, ConfigError, Table, boolean, optional,
-                                          read_toml, safe_name, setting, text)
+from generalization.settings import (Checked, ConfigError, Invalid, Table, boolean, number,
+                                          one_of, optional, read_toml, safe_name, setting, text)
 from rasp.errors import did_you_mean
+
+
+exact_match = number("an exact match in [0, 1]", lambda x: 0 <= x <= 1)
+
+
+def two_fractions(value: Any) -> tuple[float, float]:
+    """Two exact-match figures in [0, 1]: at 1x-2x and at 2x-3x the longest training length."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise Invalid(f"must be two exact-match figures [at 1x-2x, at 2x-3x], got {value!r}",
+                      hint="e.g. bins = [0.9986, 0.9874]")
+    return tuple(float(exact_match(figure)) for figure in value)
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,13 @@ class PublishedOutcome(Checked):
     generalizes: bool = setting(rule=boolean)
     result: str | None = setting(None, optional(text))   # the published figures, as words
     source: str | None = setting(None, optional(text))   # who measured them, in what setting
+    # Exact match at 1x-2x and 2x-3x the longest training length, as published.
+    bins: tuple[float, float] | None = setting(None, optional(two_fractions))
+    # What agreement compares (study.py): our verdict at 2x ("2x"), or our exact match over
+    # 1x-2x against the published one ("1x-2x", the rule of the reproduction study).
+    compare: str = setting("2x", one_of(("2x", "1x-2x")))
+    # The published figure averages every seed, fitted or not (Huang et al.'s addition).
+    every_seed: bool = setting(False, boolean)
 
 
 @dataclass(frozen=True)

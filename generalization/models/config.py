@@ -15,6 +15,8 @@ POSITION_KINDS: tuple[str, ...] = (
     "compiled")
 # Activations of the MLP's hidden layer (the functions are in `transformer.py`).
 ACTIVATIONS: tuple[str, ...] = ("gelu", "relu")
+# Parameter initialisations (`transformer.py`): Haiku's defaults, or GPT-2's.
+INITIALISATIONS: tuple[str, ...] = ("haiku", "gpt2")
 
 
 def position_kind(value: Any) -> str:
@@ -30,6 +32,22 @@ def activation_name(value: Any) -> str:
     if value not in ACTIVATIONS:
         raise Invalid(f"must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
     return value
+
+
+def initialisation_name(value: Any) -> str:
+    """One of INITIALISATIONS."""
+    if value not in INITIALISATIONS:
+        raise Invalid(f"must be one of {', '.join(INITIALISATIONS)}, got {value!r}")
+    return value
+
+
+def class_tokens(value: Any) -> tuple[int, ...]:
+    """Per output class, the input id of the token it is (its output row is that token's
+    embedding), or -1 for a class that is no input token (it gets a row of its own)."""
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= -1 for v in value):
+        raise Invalid(f"must be a list of input ids (-1: not an input token), got {value!r}")
+    return tuple(value)
 
 
 def head_split_problem(width: int, heads: int, rope: bool, heads_name: str) -> str | None:
@@ -60,8 +78,16 @@ class ModelConfig(Checked):
     layer_norm: bool = setting(True, boolean)      # False: no LayerNorm (a compiled model's maths)
     activation: str = setting("gelu", activation_name)  # of the MLP's hidden layer
     bos: bool = setting(False, boolean)            # prepend a learned BOS vector at position 0
+    init: str = setting("haiku", initialisation_name)
+    # Tied input and output embeddings when non-empty: one entry per class (`class_tokens`).
+    tied_classes: tuple[int, ...] = setting((), class_tokens)
 
     def cross_check(self) -> None:
+        if self.tied_classes and (len(self.tied_classes) != self.num_classes or
+                                  max(self.tied_classes) >= self.vocab_size):
+            raise Invalid(f"must give one input id below {self.vocab_size} (or -1) for each "
+                          f"of the {self.num_classes} classes, got {self.tied_classes!r}",
+                          key="tied_classes")
         problem = head_split_problem(self.width, self.num_heads, self.positions == "rope",
                                      "num_heads")
         if problem:

@@ -8,7 +8,7 @@ the ids become a signal that enters in one of two places:
 | kind          | ids in training                     | ids at evaluation | signal                   |
 |---------------|-------------------------------------|-------------------|--------------------------|
 | `learned`     | 0..T-1                              | 0..T-1            | + P[id] (learned table)  |
-| `offset`      | o..o+T-1, o uniform in [0, P-T]     | 0..T-1            | + P[id] (learned table)  |
+| `offset`      | o..o+T-1, o uniform in [0, P-n]     | 0..T-1            | + P[id] (learned table)  |
 | `nope`        | 0..T-1 (unused)                     | 0..T-1 (unused)   | none                     |
 | `sinusoidal`  | 0..T-1                              | 0..T-1            | + PE(id) (fixed)         |
 | `rope`        | 0..T-1                              | 0..T-1            | rotates q and k          |
@@ -46,11 +46,15 @@ BASE = 10000.0
 
 
 def position_ids(kind: str, rng: np.random.Generator, batch: int, length: int,
-                 max_position: int, training: bool) -> np.ndarray:
+                 max_position: int, training: bool,
+                 lengths: np.ndarray | None = None) -> np.ndarray:
     """Position ids, int32[batch, length], all in [0, max_position), for one batch of `kind`.
 
     `rng` is drawn from only by the random kinds (`randomized` and `offset` in training,
-    `index_hints` always), so the same generator state gives the same ids.
+    `index_hints` always), so the same generator state gives the same ids. `lengths` (each
+    row's number of real tokens; default: all `length`) bound each row's offset, so that
+    o + n <= max_position for a row of n tokens: a short sequence in a batch of long ones
+    reaches the last rows of the table too (as Huang et al. 2025 draw an offset per sequence).
     """
     position_kind(kind)   # a ValueError for an unknown kind
     if length > max_position:
@@ -63,7 +67,8 @@ def position_ids(kind: str, rng: np.random.Generator, batch: int, length: int,
         return np.sort(subset, axis=1).astype(np.int32)
     ids = np.broadcast_to(np.arange(length, dtype=np.int32), (batch, length))
     if kind == "index_hints" or kind == "offset" and training:
-        offsets = rng.integers(0, max_position - length + 1, size=(batch, 1), dtype=np.int32)
+        rows = np.full(batch, length) if lengths is None else np.maximum(lengths, 1)
+        offsets = rng.integers(0, max_position - rows + 1, dtype=np.int32)[:, None]
         return offsets + ids
     return ids.copy()
 
@@ -127,19 +132,20 @@ def alibi_bias(positions: jax.Array, num_heads: int, causal: bool) -> jax.Array:
     return jnp.asarray(alibi_slopes(num_heads))[None, :, None, None] * distance[:, None]
 
 
-def input_embedding(kind: str, positions: jax.Array, max_position: int,
-                    width: int) -> jax.Array | None:
+def input_embedding(kind: str, positions: jax.Array, max_position: int, width: int,
+                    w_init: hk.initializers.Initializer | None = None) -> jax.Array | None:
     """The position signal added to the token embeddings, float32[B, T, width], or None for the
     kinds that add none (`nope`, and `rope`/`alibi`, which act inside attention).
 
     The learned tables keep Haiku's embedding init (truncated normal, std 1), as the token
     embeddings do, so that token and position signals start at comparable scales (the
-    sinusoidal signal has mean square 1/2 per coordinate).
+    sinusoidal signal has mean square 1/2 per coordinate), unless `w_init` gives another
+    initialiser (GPT-2's).
     """
     if kind in ("learned", "offset", "randomized", "compiled"):
-        return hk.Embed(max_position, width, name="position_embeddings")(positions)
+        return hk.Embed(max_position, width, w_init=w_init, name="position_embeddings")(positions)
     if kind == "index_hints":
-        return hk.Embed(max_position, width, name="hint_embeddings")(positions)
+        return hk.Embed(max_position, width, w_init=w_init, name="hint_embeddings")(positions)
     if kind == "sinusoidal":
         return sinusoidal(positions, width)
     return None

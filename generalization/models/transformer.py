@@ -14,6 +14,16 @@ vector B at position 0 that every query may attend to (tracr's BOS token, the de
 of its attention): the sequence becomes [B, x_0] with position ids [0, p + 1], so a position
 table has max_position + 1 rows, and the logits of B are dropped.
 
+Two options give GPT-2's recipe (Radford et al. 2019, as Huang et al. 2025 train it through
+Hugging Face's `GPT2LMHeadModel`): `init="gpt2"` draws every weight matrix and embedding from
+N(0, 0.02^2), the two projections that write into the residual stream (attention output,
+second MLP layer) from N(0, (0.02 / sqrt(2 L))^2), biases zero, LayerNorm scales one (Haiku's
+defaults are truncated normals of std 1/sqrt(fan_in) and, for embeddings, 1); and
+`tied_classes` ties the output layer to the token embedding E: the logit of a class that is an
+input token t is LN(x_L) . E[t] (a class that is no input token, such as the filler a causal
+program writes inside the prompt, has a row of its own), with no output bias, as GPT-2's LM
+head.
+
 The shape is a `ModelConfig` (`config.py`, plain data checked without JAX). Attention has H
 heads of size d = width / H. Per head,
 
@@ -59,7 +69,8 @@ class SelfAttention(hk.Module):
         head_size = width // heads
 
         def project(name: str) -> jax.Array:
-            return linear(width, name, x).reshape(batch, length, heads, head_size)
+            return linear(width, name, x, initialiser(config)).reshape(batch, length, heads,
+                                                                    head_size)
 
         q, k, v = project("query"), project("key"), project("value")
         if config.positions == "rope":
@@ -73,7 +84,7 @@ class SelfAttention(hk.Module):
             allowed = allowed & jnp.tril(jnp.ones((length, length), dtype=bool))
         weights = jax.nn.softmax(jnp.where(allowed, scores, MASKED_SCORE), axis=-1)
         out = jnp.einsum("bhij,bjhd->bihd", weights, v).reshape(batch, length, width)
-        return linear(width, "output", out)
+        return linear(width, "output", out, initialiser(config, residual=True))
 
 
 class Block(hk.Module):
@@ -87,18 +98,35 @@ class Block(hk.Module):
         config = self.config
         x = x + SelfAttention(config, name="attention")(layer_norm(config, "ln_attention", x),
                                                         positions, mask)
-        hidden = linear(config.hidden_width, "mlp_in", layer_norm(config, "ln_mlp", x))
-        return x + linear(config.width, "mlp_out", ACTIVATION_FUNCTIONS[config.activation](hidden))
+        hidden = linear(config.hidden_width, "mlp_in", layer_norm(config, "ln_mlp", x),
+                        initialiser(config))
+        return x + linear(config.width, "mlp_out",
+                          ACTIVATION_FUNCTIONS[config.activation](hidden),
+                          initialiser(config, residual=True))
 
 
-def linear(size: int, name: str, x: jax.Array) -> jax.Array:
+# GPT-2's initialisation scale of weights and embeddings.
+GPT2_STD = 0.02
+
+
+def initialiser(config: ModelConfig, residual: bool = False) -> hk.initializers.Initializer | None:
+    """The initialiser of a weight matrix or embedding: Haiku's default (None), or GPT-2's
+    N(0, 0.02^2), scaled by 1/sqrt(2 L) for a projection into the residual stream."""
+    if config.init != "gpt2":
+        return None
+    scale = 1 / math.sqrt(2 * max(config.num_layers, 1)) if residual else 1.0
+    return hk.initializers.RandomNormal(GPT2_STD * scale)
+
+
+def linear(size: int, name: str, x: jax.Array,
+           w_init: hk.initializers.Initializer | None = None) -> jax.Array:
     """hk.Linear(size) over the last axis of x (parameters `name/w`, `name/b`).
 
     x is flattened to a matrix first: XLA:CPU differentiates a [B, T, d] x [d, n] product
     through transposes that the [B*T, d] x [d, n] product avoids (measured at 64 x 40 x 64 ->
     256: backward 1.47 ms against 0.62 ms, and a whole training step about 15% faster)."""
     rows = x.reshape(-1, x.shape[-1])
-    return hk.Linear(size, name=name)(rows).reshape(*x.shape[:-1], size)
+    return hk.Linear(size, name=name, w_init=w_init)(rows).reshape(*x.shape[:-1], size)
 
 
 def layer_norm(config: ModelConfig, name: str, x: jax.Array) -> jax.Array:
@@ -122,23 +150,46 @@ def build_model(config: ModelConfig) -> hk.Transformed:
     table_rows = config.max_position + config.bos   # the BOS takes id 0 (module docstring)
 
     def forward(tokens: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
-        x = hk.Embed(config.vocab_size, config.width, name="token_embeddings")(tokens)
+        embed = hk.Embed(config.vocab_size, config.width, w_init=initialiser(config),
+                         name="token_embeddings")
+        x = embed(tokens)
         if config.bos:
             batch = tokens.shape[0]
-            bos = hk.Embed(1, config.width, name="bos_embedding").embeddings
+            bos = hk.Embed(1, config.width, w_init=initialiser(config),
+                           name="bos_embedding").embeddings
             x = jnp.concatenate([jnp.broadcast_to(bos, (batch, 1, config.width)), x], axis=1)
             positions = jnp.concatenate(
                 [jnp.zeros((batch, 1), positions.dtype), positions + 1], axis=1)
             mask = jnp.concatenate([jnp.ones((batch, 1), bool), mask], axis=1)
-        signal = pos.input_embedding(config.positions, positions, table_rows, config.width)
+        signal = pos.input_embedding(config.positions, positions, table_rows, config.width,
+                                     initialiser(config))
         if signal is not None:
             x = x + signal
         for layer in range(config.num_layers):
             x = Block(config, name=f"block_{layer}")(x, positions, mask)
-        logits = linear(config.num_classes, "head", layer_norm(config, "ln_final", x))
+        final = layer_norm(config, "ln_final", x)
+        if config.tied_classes:
+            logits = tied_logits(config, embed.embeddings, final)
+        else:
+            logits = linear(config.num_classes, "head", final)
         return logits[:, 1:] if config.bos else logits
 
     return hk.without_apply_rng(hk.transform(forward))
+
+
+def tied_logits(config: ModelConfig, embeddings: jax.Array, x: jax.Array) -> jax.Array:
+    """x . W^T with W's row c the embedding of class c's input token, or for a class that is
+    no input token a row of its own (`head_untied`); no bias."""
+    untied = [c for c, token in enumerate(config.tied_classes) if token < 0]
+    rows = embeddings
+    index = np.asarray(config.tied_classes)
+    if untied:
+        own = hk.get_parameter("head_untied", (len(untied), config.width),
+                               init=initialiser(config) or hk.initializers.TruncatedNormal())
+        rows = jnp.concatenate([embeddings, own])
+        index = index.copy()
+        index[untied] = config.vocab_size + np.arange(len(untied))
+    return jnp.einsum("btd,cd->btc", x, rows[index])
 
 
 def count_parameters(params: hk.Params) -> int:

@@ -17,6 +17,11 @@ the history was recorded.
 match at 2x the training length (the fitted seeds' mean, filled; all seeds' when none fitted,
 hollow).
 
+`plot_bins`: one panel per task of a reproduction study: exact match against length (the
+fitted seeds' mean, all seeds' dashed when none fitted), the training range shaded, and the
+published exact match of each bin (1x-2x and 2x-3x the longest training length) as a
+horizontal segment over that bin.
+
 The figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so that making
 a report neither needs a display nor switches the backend of a program that imports this.
 """
@@ -24,6 +29,7 @@ a report neither needs a display nor switches the backend of a program that impo
 from __future__ import annotations
 
 import io
+import math
 from typing import Optional
 
 from matplotlib.axes import Axes
@@ -129,6 +135,38 @@ def plot_study(points: list[tuple[str, float, float, bool]]) -> bytes:
     axes.grid(True, color="0.8", linewidth=0.5)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize=8, loc="best")
+    return _png(figure)
+
+
+def plot_bins(panels: list[tuple[str, int, tuple, Optional[tuple[float, float]]]]) -> bytes:
+    """The PNG of (task, longest training length T, ((length, all seeds, fitted seeds or
+    None), ...), published bins or None) panels (module docstring)."""
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(3.2 * columns, 2.6 * rows), dpi=100)
+    FigureCanvasAgg(figure)
+    for index, (task, high, curve, published) in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        lengths = [length for length, _, _ in curve]
+        fitted = any(value is not None for _, _, value in curve)
+        values = [(mine if fitted else everyone) for _, everyone, mine in curve]
+        axes.plot(lengths, [math.nan if v is None else v for v in values], color="tab:blue",
+                  linewidth=1.5, linestyle="-" if fitted else "--",
+                  label="ours, fitted seeds" if fitted else "ours, all seeds (none fitted)")
+        axes.axvspan(min(lengths, default=0), high + 0.5, color="0.92", zorder=0)
+        if published:
+            for (low, top), value in zip(((high + 1, 2 * high), (2 * high + 1, 3 * high)),
+                                         published):
+                axes.plot([low, top], [value, value], color="tab:red", linewidth=2.5,
+                          label="published bin" if low == high + 1 else None)
+        axes.set_title(task, fontsize=9)
+        axes.set_ylim(-0.05, 1.05)
+        axes.set_xlabel("length", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.grid(True, color="0.85", linewidth=0.5)
+        if index == 0:
+            axes.set_ylabel("exact match", fontsize=8)
+            axes.legend(fontsize=6, loc="lower left")
     return _png(figure)
 
 

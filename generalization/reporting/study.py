@@ -22,6 +22,15 @@ Per task and positional encoding, with T the longest training length:
 * agreement with the published outcome: "agrees" when our verdict says the same as the paper's
   `generalizes`, "differs" when it says the opposite, "inconclusive" for "partly"/"did not fit".
 
+A published outcome with `compare = "1x-2x"` (the reproduction study of Huang et al. 2025's
+tasks) is compared by the bins instead: exact match averaged over the evaluated lengths in
+(T, 2T] and in (2T, 3T], per seed, then over the fitted seeds (over every seed when the
+published figure is, `every_seed`). A task published as generalizing (>= PUBLISHED_GENERALIZES
+= 0.95 at 1x-2x, or `generalizes` where no bins are given) agrees when ours is >= AGREES_AT
+= 0.90 there; one published as failing (< 0.90) agrees when ours is < 0.90 there; with no
+fitted seed the comparison is inconclusive. Those tasks get a table of both figures per bin
+and `plots/bins.png`: exact match against length, the published bin means drawn as segments.
+
 The page is `study.md` and a self-contained `study.html` (the run report's renderers) with the
 scatter plot `plots/study.png`, all written atomically; the suite's wall time comes from
 sweep.json.
@@ -37,7 +46,7 @@ from typing import Any, Optional
 from generalization.config.sweep import PublishedOutcome
 from generalization.reporting.document import (Block, Heading, Image, Link, Paragraph, Table,
                                                percent, span, to_html, to_markdown)
-from generalization.reporting.plots import plot_study
+from generalization.reporting.plots import plot_bins, plot_study
 from generalization.reporting.results import (Results, RunResult, SweepEntry, SweepRecord,
                                               load_results, load_sweep_record)
 from rasp.files import write_atomically
@@ -45,6 +54,13 @@ from rasp.files import write_atomically
 GENERALIZES = 0.95
 FAILS = 0.5
 PLOT = "plots/study.png"
+# The rule of `compare = "1x-2x"` (module docstring).
+PUBLISHED_GENERALIZES = 0.95
+AGREES_AT = 0.90
+BINS_PLOT = "plots/bins.png"
+
+# A figure over seeds: (mean over all seeds, mean over the fitted seeds or None).
+Figure = tuple[float, Optional[float]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,10 @@ class StudyRow:
     in_distribution: float       # mean over seeds
     at_1_5: Optional[tuple[int, float, Optional[float]]]   # (length, all seeds, fitted seeds)
     at_2: Optional[tuple[int, float, Optional[float]]]
+    # Exact match over the lengths in (T, 2T] and (2T, 3T] (None where none was evaluated).
+    bins: tuple[Optional[Figure], Optional[Figure]] = (None, None)
+    # (length, all seeds, fitted seeds) at every evaluated length, for the bins plot.
+    curve: tuple[tuple[int, float, Optional[float]], ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -102,11 +122,18 @@ def write_study(out_dir: str | Path) -> list[Path]:
                          row.operations or 0, _plotted(row.at_2), row.fitted > 0)
                         for row in rows])
     blocks = study_blocks(sweep, rows)
-    write_atomically(out_dir / PLOT, image)   # first: the page never points at a missing plot
+    compared = _compared_by_bins(rows, sweep.published)
+    images = {PLOT: image}
+    if compared:
+        images[BINS_PLOT] = plot_bins([
+            (row.task, row.train_lengths[1], row.curve, sweep.published[row.task].bins)
+            for row in compared])
+    for name, png in images.items():   # first: the page never points at a missing plot
+        write_atomically(out_dir / name, png)
     markdown, page = out_dir / "study.md", out_dir / "study.html"
     write_atomically(markdown, to_markdown(blocks).encode("utf-8"))
-    write_atomically(page, to_html(blocks, {PLOT: image}).encode("utf-8"))
-    return [markdown, page, out_dir / PLOT]
+    write_atomically(page, to_html(blocks, images).encode("utf-8"))
+    return [markdown, page, *(out_dir / name for name in images)]
 
 
 def study_blocks(sweep: SweepRecord, rows: list[StudyRow]) -> list[Block]:
@@ -132,6 +159,7 @@ def study_blocks(sweep: SweepRecord, rows: list[StudyRow]) -> list[Block]:
                   f"table's lengths and each run's config); agreement compares verdicts, not "
                   f"figures."),
         _published_table(rows, sweep.published),
+        *_bins_blocks(_compared_by_bins(rows, sweep.published), sweep.published),
         Heading("Failed or unfinished runs"),
         _unfinished(sweep),
     ]
@@ -162,8 +190,28 @@ def _rows(run_name: str, results: Results) -> list[StudyRow]:
             seeds=len(run.seeds), fitted=sum(run.fitted), fit_threshold=results.fit_threshold,
             in_distribution=sum(in_distribution) / len(in_distribution),
             at_1_5=_at_least(run, math.ceil(1.5 * high)),
-            at_2=_at_least(run, 2 * high)))
+            at_2=_at_least(run, 2 * high),
+            bins=(_bin(run, high + 1, 2 * high), _bin(run, 2 * high + 1, 3 * high)),
+            curve=tuple(_over_seeds(run, entry.exact_match, entry.length)
+                        for entry in sorted(run.lengths, key=lambda e: e.length))))
     return rows
+
+
+def _over_seeds(run: RunResult, values: list[float],
+                length: int) -> tuple[int, float, Optional[float]]:
+    chosen = [value for value, ok in zip(values, run.fitted) if ok]
+    return (length, sum(values) / len(values), sum(chosen) / len(chosen) if chosen else None)
+
+
+def _bin(run: RunResult, low: int, high: int) -> Optional[Figure]:
+    """Exact match over the evaluated lengths in [low, high]: each seed's mean over them,
+    then (the mean over all seeds, the mean over the fitted seeds or None)."""
+    entries = [entry for entry in run.lengths if low <= entry.length <= high]
+    if not entries:
+        return None
+    per_seed = [sum(entry.exact_match[i] for entry in entries) / len(entries)
+                for i in range(len(run.seeds))]
+    return _over_seeds(run, per_seed, 0)[1:]
 
 
 def _at_least(run: RunResult, length: int) -> Optional[tuple[int, float, Optional[float]]]:
@@ -209,10 +257,86 @@ def _published_table(rows: list[StudyRow], published: dict[str, PublishedOutcome
         else:
             claim = (("generalizes" if paper.generalizes else "does not generalize") +
                      (f": {paper.result}" if paper.result else ""))
-            source, agreement = paper.source or "", _agreement(row, paper.generalizes)
+            source = paper.source or ""
+            agreement = (_bins_agreement(_bin_figure(row.bins[0], paper.every_seed), paper)
+                         if paper.compare == "1x-2x" else _agreement(row, paper.generalizes))
         table_rows.append((row.task, row.positions, claim, source, _at(row.at_1_5),
                            _at(row.at_2), row.verdict, agreement))
     return Table(header, tuple(table_rows))
+
+
+def _compared_by_bins(rows: list[StudyRow],
+                      published: dict[str, PublishedOutcome]) -> list[StudyRow]:
+    return [row for row in rows
+            if row.task in published and published[row.task].compare == "1x-2x"]
+
+
+def _bins_blocks(rows: list[StudyRow], published: dict[str, PublishedOutcome]) -> list[Block]:
+    """The comparison by bins (module docstring), when some published outcome asks for it."""
+    if not rows:
+        return []
+    table = []
+    for row in rows:
+        paper = published[row.task]
+        ours = [_bin_figure(figure, paper.every_seed) for figure in row.bins]
+        table.append((
+            row.task, row.positions,
+            " / ".join(f"{value:.4f}" for value in paper.bins) if paper.bins else
+            ("generalizes" if paper.generalizes else "does not generalize"),
+            f"{span(row.train_lengths)}: {percent(row.in_distribution)}",
+            " / ".join(_shown_bin(figure, paper.every_seed) for figure in row.bins),
+            f"{row.fitted}/{row.seeds}", _bins_agreement(ours[0], paper),
+            paper.source or ""))
+    return [
+        Heading("Against the published figures, by bins"),
+        Paragraph(
+            f"Exact match over the test lengths in (T, 2T] and (2T, 3T], T the longest "
+            f"training length: each seed's mean over the evaluated lengths of the bin, then "
+            f"the mean over the fitted seeds (in brackets over all seeds; a published figure "
+            f"that averages every seed, fitted or not, is compared with ours over every seed). "
+            f"Rule: a task published as generalizing (>= {PUBLISHED_GENERALIZES:.2f} at "
+            f"1x-2x, or said to generalize where no figure is given) agrees when ours is >= "
+            f"{AGREES_AT:.2f} at 1x-2x; one published as failing (< {AGREES_AT:.2f}) agrees "
+            f"when ours is < {AGREES_AT:.2f} there; with no fitted seed the comparison is "
+            f"inconclusive. The published lengths are theirs (T = 50 for Huang et al. 2025); "
+            f"ours are the rows' training lengths."),
+        Table(("task", "positions", "published 1x-2x / 2x-3x", "ours in distribution",
+               "ours 1x-2x / 2x-3x", "fitted / tried", "agreement", "source"),
+              tuple(table)),
+        Paragraph(f"{sum(r[6] == 'agrees' for r in table)} of {len(table)} agree."),
+        Image(BINS_PLOT, "exact match against length, published bin means as segments"),
+    ]
+
+
+def _bin_figure(figure: Optional[Figure], every_seed: bool) -> Optional[float]:
+    """The figure that is compared: the fitted seeds' mean, or all seeds' for `every_seed`."""
+    if figure is None:
+        return None
+    return figure[0] if every_seed else figure[1]
+
+
+def _shown_bin(figure: Optional[Figure], every_seed: bool) -> str:
+    if figure is None:
+        return "n/a"
+    if every_seed:
+        return f"{percent(figure[0])} (all seeds)"
+    return f"{percent(figure[1])} ({percent(figure[0])})"
+
+
+def _bins_agreement(ours: Optional[float], paper: PublishedOutcome) -> str:
+    """The rule of `compare = "1x-2x"` (module docstring)."""
+    if ours is None:
+        return "inconclusive"
+    if paper.bins:
+        if paper.bins[0] >= PUBLISHED_GENERALIZES:
+            generalizes = True
+        elif paper.bins[0] < AGREES_AT:
+            generalizes = False
+        else:
+            return "n/a (published between the thresholds)"
+    else:
+        generalizes = paper.generalizes
+    return "agrees" if (ours >= AGREES_AT) == generalizes else "differs"
 
 
 def _agreement(row: StudyRow, generalizes: bool) -> str:

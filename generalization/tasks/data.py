@@ -117,13 +117,19 @@ class TaskData(Encoding):
         sampler, end = self.task.sampler, self.task.end_token
         budgets = [sampler.max_sequence(n) - len(p) for p, n in zip(prompts, lengths)]
         recorded = {} if last_outputs is None else last_outputs
+        added = self._confirmed_proposals(prompts, budgets, recorded)
+        growing = [i for i, continuation in enumerate(added) if continuation is None]
 
         def interpreter(indices: list[int], rows: list[list]) -> list[list]:
             outputs = self.program.run(self.task.sop, rows)
-            recorded.update(zip(indices, outputs))
+            recorded.update(zip((growing[i] for i in indices), outputs))
             return outputs
 
-        added = continue_prompts(interpreter, prompts, end, budgets, self.vocab)
+        if growing:
+            grown = continue_prompts(interpreter, [prompts[i] for i in growing], end,
+                                     [budgets[i] for i in growing], self.vocab)
+            for i, continuation in zip(growing, grown):
+                added[i] = continuation
         for prompt, n, budget, continuation in zip(prompts, lengths, budgets, added):
             if not continuation or value_key(continuation[-1]) != value_key(end):
                 raise RaspValueError(
@@ -133,6 +139,39 @@ class TaskData(Encoding):
                     hint="the program must output the end token once the sequence is "
                          "complete, and only tokens of the vocabulary before it")
         return added
+
+    def _confirmed_proposals(self, prompts: Sequence[list], budgets: Sequence[int],
+                             recorded: dict[int, list]) -> list[list | None]:
+        """Each prompt's proposed continuation (`PromptSampler.proposal`) where one pass of the
+        program over prompt + proposal (less its end token) confirms it, else None.
+
+        Confirmed means: at every position j from the prompt's last token on, the program's
+        output is the token at j + 1, and the end token comes last. Since the program is
+        causal (its output at j reads positions <= j only), its output at j on the whole
+        sequence is its output on the prefix up to j, so greedy continuation writes exactly
+        the proposal: the labels are the program's, in one pass instead of one per token.
+        (A proposal the program does not confirm is continued token by token instead.)"""
+        end = value_key(self.task.end_token)
+        known = {value_key(token) for token in self.vocab}
+        proposals: list[list | None] = []
+        for prompt, budget in zip(prompts, budgets):
+            proposal = self.task.sampler.proposal(list(prompt), self.task.end_token)
+            keys = [value_key(token) for token in proposal or ()]
+            usable = (proposal is not None and 0 < len(proposal) <= budget and
+                      keys[-1] == end and end not in keys[:-1] and set(keys) <= known)
+            proposals.append(proposal if usable else None)
+        checked = [i for i, proposal in enumerate(proposals) if proposal is not None]
+        if not checked:
+            return proposals
+        rows = [list(prompts[i]) + proposals[i][:-1] for i in checked]
+        for i, outputs in zip(checked, self.program.run(self.task.sop, rows)):
+            start = len(prompts[i]) - 1
+            if [value_key(v) for v in outputs[start:]] == \
+                    [value_key(v) for v in proposals[i]]:
+                recorded[i] = outputs
+            else:
+                proposals[i] = None
+        return proposals
 
     def batch(self, rng: np.random.Generator, batch_size: int, lengths: tuple[int, int],
               width: int | None = None) -> Batch:

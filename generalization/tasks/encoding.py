@@ -41,6 +41,12 @@ class Encoding:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def class_tokens(self) -> tuple[int, ...]:
+        """Per output class, the input id of the token it is, or -1 when it is no input token
+        (for a model whose output layer is tied to its token embedding)."""
+        return tuple(self._token_ids.of([value])[0] if self._token_ids.has(value) else -1
+                     for value in self.classes)
+
     def encode_inputs(self, inputs: Sequence[Any],
                       width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Token ids int32[B, T] (PAD after each input; T = `width` or the longest input) and

@@ -86,7 +86,15 @@ def sampler_of(value: Any) -> Sampler:
 class Task(Checked):
     """What to learn: a program's s-op on inputs over `vocab` drawn by `sampler`; train on
     lengths in `train_lengths`, test on `test_lengths` (both inclusive ranges). An
-    autoregressive task (`format`) continues the sampler's prompts up to `end_token`."""
+    autoregressive task (`format`) continues the sampler's prompts up to `end_token`.
+
+    `causal` makes the learned models causal decoders and compiles the reference causally;
+    with `reads_ahead` the reference is compiled bidirectionally instead."""
+
+    @property
+    def compile_causal(self) -> bool:
+        """Whether the reference model is compiled as a causal decoder."""
+        return self.causal and not self.reads_ahead
 
     name: str
     program: Path = setting(rule=Path)
@@ -98,6 +106,10 @@ class Task(Checked):
     sampler: Sampler = setting(Uniform(), sampler_of)
     format: str = setting(PER_POSITION, one_of(FORMATS))
     end_token: Any = setting(None, optional(token))   # in vocab; autoregressive tasks only
+    # An autoregressive program whose selects read later positions, but only where no output
+    # depends on them (examples/published/sort.rasp): its reference is compiled bidirectionally,
+    # and every evaluation input confirms that one pass equals the token-by-token continuation.
+    reads_ahead: bool = setting(False, boolean)
 
     def cross_check(self) -> None:
         train, test = self.train_lengths, self.test_lengths
@@ -120,6 +132,10 @@ class Task(Checked):
 
     def _check_format(self) -> None:
         if not self.autoregressive:
+            if self.reads_ahead:
+                raise Invalid('only an autoregressive program\'s outputs can be checked not to '
+                              'depend on the positions it reads ahead', key="reads_ahead",
+                              hint='set format = "autoregressive" or drop reads_ahead')
             if self.end_token is not None:
                 raise Invalid(f'only autoregressive tasks end with a token, but format is '
                               f'"{self.format}"', hint='set format = "autoregressive" or drop '
@@ -173,4 +189,5 @@ class Task(Checked):
                 "test_lengths": list(self.test_lengths), "causal": self.causal,
                 **({"format": self.format, "end_token": self.end_token}
                    if self.autoregressive else {}),
+                **({"reads_ahead": True} if self.reads_ahead else {}),
                 "sampler": {"name": self.sampler.name, **plain(self.sampler.options())}}

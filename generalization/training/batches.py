@@ -18,13 +18,15 @@ def seed_batch(data: TaskData, model_config: ModelConfig, rng: np.random.Generat
                training: bool) -> tuple[np.ndarray, ...]:
     """(tokens, positions, mask, labels) of one batch padded to the task's input width at
     `lengths` (lengths[1], or an autoregressive task's longest sequence): the batch of
-    `data.batch`, then position ids drawn from the same rng for the unpadded length (padded
-    positions get id 0; they are masked keys and unlabelled)."""
+    `data.batch`, then position ids drawn from the same rng for the unpadded length, offsets
+    bounded by each row's length (padded positions get id 0; they are masked keys and
+    unlabelled)."""
     batch = data.batch(rng, batch_size, lengths, width=data.task.input_width(lengths))
-    longest = int(batch.mask.sum(axis=1).max(initial=0))
+    lengths = batch.mask.sum(axis=1)
+    longest = int(lengths.max(initial=0))
     positions = np.zeros_like(batch.tokens)
     positions[:, :longest] = position_ids(model_config.positions, rng, batch_size, longest,
-                                          model_config.max_position, training)
+                                          model_config.max_position, training, lengths)
     return batch.tokens, positions, batch.mask, batch.labels
 
 

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 from generalization import streams
 from generalization.settings import (Checked, Invalid, distinct, fraction, is_int,
-                                          non_negative_int, non_negative_number, positive_int,
-                                          positive_number, setting, show)
+                                          non_negative_int, non_negative_number, one_of,
+                                          positive_int, positive_number, setting, show)
+
+# Learning-rate schedules after the warm-up (`steps.make_optimizer` has the maths).
+SCHEDULES = ("cosine", "linear")
 
 
 def seed_list(value: object) -> tuple[int, ...]:
@@ -37,6 +40,9 @@ class TrainConfig(Checked):
     batch_size: int = setting(64, positive_int)
     learning_rate: float = setting(1e-3, positive_number)
     warmup_steps: int = setting(100, non_negative_int)   # less than steps (check)
+    # "cosine": decay to a tenth of the peak (nanoGPT); "linear": to 0 (Hugging Face's default,
+    # which Huang et al. 2025 train with).
+    schedule: str = setting("cosine", one_of(SCHEDULES))
     weight_decay: float = setting(0.01, non_negative_number)
     grad_clip: float = setting(1.0, positive_number)
     seeds: tuple[int, ...] = setting((0, 1, 2), seed_list)
@@ -49,9 +55,26 @@ class TrainConfig(Checked):
     steps_per_call: int = setting(10, positive_int)
     # Inputs of each in-distribution check.
     eval_batch_size: int = setting(1024, positive_int)
+    # Seeds until this many fit (0: train `seeds` only): after `seeds`, the next unused seeds
+    # are trained in rounds, as many as fits are missing, until `fitted_seeds` seeds fitted or
+    # `max_seeds` were tried (Huang et al. 2025 kept 5 fitted seeds; `protocol.py`).
+    fitted_seeds: int = setting(0, non_negative_int)
+    max_seeds: int = setting(0, non_negative_int)    # 0: as many as `seeds`
 
     def cross_check(self) -> None:
+        if self.fitted_seeds > self.seed_limit:
+            raise Invalid(f"must not exceed the seeds that may be tried ({self.seed_limit}: "
+                          f"max_seeds, or the number of seeds), got {self.fitted_seeds}",
+                          hint=f"e.g. max_seeds = {4 * self.fitted_seeds}", key="fitted_seeds")
+        if self.max_seeds and self.max_seeds < len(self.seeds):
+            raise Invalid(f"must be at least the number of seeds ({len(self.seeds)}), got "
+                          f"{self.max_seeds}", key="max_seeds")
         if self.warmup_steps >= self.steps:
             raise Invalid(f"must be less than [training] steps ({self.steps}), got "
                           f"{self.warmup_steps}", hint=f"e.g. warmup_steps = {self.steps // 10}",
                           key="warmup_steps")
+
+    @property
+    def seed_limit(self) -> int:
+        """The most seeds a run may train: `max_seeds`, or the seeds listed."""
+        return self.max_seeds or len(self.seeds)

@@ -69,6 +69,7 @@ class TrainResult:
     `final_loss`, `in_distribution_exact_match`: its last in-distribution check.
     `history`: every check, {"step", "loss", "exact_match", "fitted"} (lists over seeds)."""
 
+    seeds: list[int]
     params: Any
     steps: list[int]
     final_loss: list[float]
@@ -170,7 +171,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
             bar.update(task, completed=book.step, status=_status(book, pending))
     if checkpoint_dir is not None and saved_at != book.step:
         save()   # the final state
-    return TrainResult(params=params, steps=list(book.trained), final_loss=list(book.loss),
+    return TrainResult(seeds=list(seeds), params=params, steps=list(book.trained),
+                       final_loss=list(book.loss),
                        in_distribution_exact_match=list(book.exact_match),
                        fitted=list(book.fitted),
                        seconds=seconds_before + time.perf_counter() - started,
@@ -180,7 +182,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
 def _optimiser_only(config: TrainConfig) -> TrainConfig:
     """`config` with every field that does not shape the optimiser at its default."""
     return TrainConfig(steps=config.steps, learning_rate=config.learning_rate,
-                       warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+                       warmup_steps=config.warmup_steps, schedule=config.schedule,
+                       weight_decay=config.weight_decay,
                        grad_clip=config.grad_clip)
 
 
@@ -238,20 +241,26 @@ def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) ->
     return "  ".join(parts)
 
 
+# Options recorded in a checkpoint's identity only when they differ from their defaults.
+LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes")
+LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds")
+
+
 def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
               train_lengths: tuple[int, int], initial_params: hk.Params | None) -> dict[str, Any]:
     """What a checkpoint must have been trained with to be resumed (plain JSON data).
 
-    The options that the compiled-weight models brought (layer_norm, activation, bos) and the
-    initial parameters are recorded only when set, so that checkpoints written before they
-    existed still resume."""
+    The options added after the first checkpoints (LATER_*_OPTIONS) and the initial parameters
+    are recorded only when set, so that checkpoints written before they existed still resume."""
     task = data.task
     defaults = ModelConfig(vocab_size=1, num_classes=1, num_layers=0, num_heads=1)
     model = {key: value for key, value in dataclasses.asdict(model_config).items()
-             if key not in ("layer_norm", "activation", "bos")
-             or value != getattr(defaults, key)}
+             if key not in LATER_MODEL_OPTIONS or value != getattr(defaults, key)}
+    train_defaults = TrainConfig()
+    training = {key: value for key, value in dataclasses.asdict(train_config).items()
+                if key not in LATER_TRAIN_OPTIONS or value != getattr(train_defaults, key)}
     identity = {
-        "model": model, "train": dataclasses.asdict(train_config),
+        "model": model, "train": training,
         "train_lengths": list(train_lengths), "program": Path(task.program).name, "sop": task.sop,
         "vocab": data.vocab, "classes": data.classes, "sampler": task.to_dict()["sampler"]}
     if initial_params is not None:

@@ -12,7 +12,12 @@ nanoGPT), at the learning rate
     lr(t) = peak * t / warmup                                                  t < warmup
     lr(t) = end + (peak - end) * (1 + cos(pi * (t - warmup) / (steps - warmup))) / 2   after
 
-with end = peak * END_LR_FRACTION (optax's `warmup_cosine_decay_schedule`), t counting the
+with end = peak * END_LR_FRACTION (optax's `warmup_cosine_decay_schedule`), or with
+`schedule = "linear"`
+
+    lr(t) = peak * (steps - t) / (steps - warmup)                               after warm-up
+
+(Hugging Face's `get_linear_schedule_with_warmup`, to 0 at the last step), t counting the
 seed's own optimiser steps.
 
 Parameters and optimiser state carry a leading axis S, one slice per seed: each function here
@@ -44,10 +49,17 @@ def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Clip by global norm, then AdamW on the warm-up + cosine schedule (module docstring)."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=config.learning_rate, warmup_steps=config.warmup_steps,
-        decay_steps=config.steps, end_value=config.learning_rate * END_LR_FRACTION)
+    """Clip by global norm, then AdamW on the warm-up + decay schedule (module docstring)."""
+    if config.schedule == "linear":
+        schedule = optax.join_schedules(
+            [optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps),
+             optax.linear_schedule(config.learning_rate, 0.0,
+                                   config.steps - config.warmup_steps)],
+            [config.warmup_steps])
+    else:
+        schedule = optax.warmup_cosine_decay_schedule(
+            init_value=0.0, peak_value=config.learning_rate, warmup_steps=config.warmup_steps,
+            decay_steps=config.steps, end_value=config.learning_rate * END_LR_FRACTION)
     return optax.chain(
         optax.clip_by_global_norm(config.grad_clip),
         optax.adamw(schedule, weight_decay=config.weight_decay,

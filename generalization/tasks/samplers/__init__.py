@@ -5,7 +5,9 @@
 
 * `base`: the `Sampler` interface, `PromptSampler` (autoregressive prompts), `SamplerError`;
 * `sequences`: `uniform`, `unique`;  `numbers`: `digits`, `binary`, `addition`;
-  `brackets`: `dyck`;  `prompts`: `count_prompt`, `copy_prompt`.
+  `brackets`: `dyck`;  `prompts`: `count_prompt`, `copy_prompt`;  `published`: the prompts of
+  Huang et al. (2025)'s tasks, `majority_prompt`, `parity_prompt`, `sort_prompt`,
+  `binary_addition_prompt`.
 
 A new sampler is a small class in the module of its family, added to `SAMPLERS` below; its
 options are `setting`s with their rules, which `make_sampler` and a config's
@@ -21,12 +23,15 @@ from generalization.tasks.samplers.base import PromptSampler, Sampler, SamplerEr
 from generalization.tasks.samplers.brackets import KNOWN_PAIRS, Dyck
 from generalization.tasks.samplers.numbers import Addition, Binary, Digits
 from generalization.tasks.samplers.prompts import CopyPrompt, CountPrompt
+from generalization.tasks.samplers.published import (BinaryAdditionPrompt, MajorityPrompt,
+                                                     ParityPrompt, SortPrompt)
 from generalization.tasks.samplers.sequences import Uniform, Unique
 from rasp.errors import did_you_mean
 
 SAMPLERS: dict[str, type[Sampler]] = {
     cls.name: cls for cls in (Uniform, Unique, Digits, Binary, Addition, Dyck, CountPrompt,
-                              CopyPrompt)}
+                              CopyPrompt, MajorityPrompt, ParityPrompt, SortPrompt,
+                              BinaryAdditionPrompt)}
 
 
 def make_sampler(name: str, options: Mapping[str, Any] | None = None) -> Sampler:
@@ -55,4 +60,5 @@ def prompt_samplers() -> list[str]:
 
 __all__ = ["SAMPLERS", "KNOWN_PAIRS", "make_sampler", "prompt_samplers", "Sampler",
            "PromptSampler", "SamplerError", "Uniform", "Unique", "Digits", "Binary", "Addition",
-           "Dyck", "CountPrompt", "CopyPrompt"]
+           "Dyck", "CountPrompt", "CopyPrompt", "MajorityPrompt", "ParityPrompt", "SortPrompt",
+           "BinaryAdditionPrompt"]

@@ -9,7 +9,9 @@ rule that checks it (`generalization.settings`), so `Dyck(imbalance=1.5)` and
     check(vocab, shortest, longest)             SamplerError unless every length can be drawn
 
 Prompt samplers draw the prompt of an autoregressive task instead and bound its whole
-sequence (`PromptSampler.max_sequence`).
+sequence (`PromptSampler.max_sequence`); one that knows its task's answer also proposes each
+prompt's continuation (`PromptSampler.proposal`), which the labels check in one pass of the
+program instead of continuing the prompt token by token (`tasks/data.py`).
 """
 
 from __future__ import annotations
@@ -60,3 +62,9 @@ class PromptSampler(Sampler):
 
     def max_sequence(self, length: int) -> int:
         raise NotImplementedError
+
+    def proposal(self, prompt: list, end_token: Any) -> list | None:
+        """The continuation this task's plain-Python answer gives `prompt`, end token
+        included, or None when the sampler has no answer to propose. A proposal never becomes
+        a label by itself: the program's outputs on prompt + proposal must confirm it."""
+        return None

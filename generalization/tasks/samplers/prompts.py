@@ -31,6 +31,12 @@ class CountPrompt(PromptSampler):
     def max_sequence(self, length: int) -> int:
         return length + 4
 
+    def proposal(self, prompt: list, end_token: Any) -> list | None:
+        """a, a+1, .., b and the end token, as the vocabulary writes numbers."""
+        first, last = _number_value(prompt[0]), _number_value(prompt[1])
+        text = isinstance(prompt[0], str)
+        return [str(v) if text else v for v in range(first, last + 1)] + [end_token]
+
     def numbers(self, vocab: Sequence) -> dict[int, Any]:
         """The vocabulary's number tokens ("12" or 12) by value."""
         return {value: t for t in vocab if (value := _number_value(t)) is not None}
@@ -74,6 +80,10 @@ class CopyPrompt(PromptSampler):
 
     def max_sequence(self, length: int) -> int:
         return 2 * length + 2
+
+    def proposal(self, prompt: list, end_token: Any) -> list | None:
+        """The prompt's tokens again and the end token."""
+        return prompt[:-1] + [end_token]
 
     def tokens(self, vocab: Sequence) -> list:
         """The tokens to copy: the vocabulary less the separator."""
