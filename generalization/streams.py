@@ -6,6 +6,7 @@ repeated run sees exactly the same data.
 |----------------------------------------------|--------------------------------------------|
 | training batch of seed s at step t           | default_rng([s, t])                        |
 | in-distribution fit check of seed s at step t | default_rng([s, t, FIT_CHECK])             |
+| length bucket of training block b (all seeds) | default_rng([LENGTH_BUCKET, b, 0])         |
 | evaluation set of length n (inputs)          | default_rng([EVALUATION_SET, n])           |
 | evaluation position ids at length n          | default_rng(n)                             |
 | position ids of predictions and generation   | default_rng(0)                             |
@@ -25,6 +26,9 @@ import numpy as np
 FIT_CHECK = 1
 # First word of the seed sequence of the evaluation sets.
 EVALUATION_SET = 7919
+# First word of the seed sequence of the length buckets: three words starting with a seed
+# that no training run may use, and a third word other than FIT_CHECK, so it meets no other.
+LENGTH_BUCKET = EVALUATION_SET
 
 
 def training_batch(seed: int, step: int) -> np.random.Generator:
@@ -33,6 +37,10 @@ def training_batch(seed: int, step: int) -> np.random.Generator:
 
 def fit_check(seed: int, step: int) -> np.random.Generator:
     return np.random.default_rng([seed, step, FIT_CHECK])
+
+
+def length_bucket(block: int) -> np.random.Generator:
+    return np.random.default_rng([LENGTH_BUCKET, block, 0])
 
 
 def evaluation_set(length: int) -> np.random.Generator:

@@ -55,6 +55,11 @@ class TrainConfig(Checked):
     steps_per_call: int = setting(10, positive_int)
     # Inputs of each in-distribution check.
     eval_batch_size: int = setting(1024, positive_int)
+    # Length buckets (`batches.length_buckets`): 0 pads every batch to the longest training
+    # input; a fraction f > 0 cuts the training lengths into buckets each padded at most f,
+    # and every `bucket_steps` consecutive steps draw their lengths from one bucket.
+    bucket_padding: float = setting(0.0, non_negative_number)    # below 1 (check)
+    bucket_steps: int = setting(25, positive_int)
     # Seeds until this many fit (0: train `seeds` only): after `seeds`, the next unused seeds
     # are trained in rounds, as many as fits are missing, until `fitted_seeds` seeds fitted or
     # `max_seeds` were tried (Huang et al. 2025 kept 5 fitted seeds; `protocol.py`).
@@ -62,6 +67,10 @@ class TrainConfig(Checked):
     max_seeds: int = setting(0, non_negative_int)    # 0: as many as `seeds`
 
     def cross_check(self) -> None:
+        if self.bucket_padding >= 1:
+            raise Invalid(f"must be below 1 (a fraction of the tokens computed), got "
+                          f"{self.bucket_padding}", hint="e.g. bucket_padding = 0.2",
+                          key="bucket_padding")
         if self.fitted_seeds > self.seed_limit:
             raise Invalid(f"must not exceed the seeds that may be tried ({self.seed_limit}: "
                           f"max_seeds, or the number of seeds), got {self.fitted_seeds}",

@@ -7,7 +7,9 @@ batch at step t is drawn from `streams.training_batch(s, t)`: the data of a step
 (s, t) alone, so a resumed run regenerates exactly the batches it would have seen. Each jitted
 call runs a chunk of up to `steps_per_call` steps as a `lax.scan` over `vmap(step)` across the
 seeds; every batch is padded to the longest training input so all chunks have one shape and
-compile once. Chunks end at evaluation and checkpoint steps; a shorter chunk is filled with
+compile once (or, with length buckets, to its bucket's longest input, one shape per bucket:
+`batches.py`). Chunks end at evaluation and checkpoint steps and at the end of a bucket's block
+of steps; a shorter chunk is filled with
 inactive steps that leave the state untouched, so the result does not depend on how the steps
 are cut into calls.
 
@@ -55,7 +57,8 @@ from generalization.models.config import ModelConfig
 from generalization.models.transformer import build_model
 from generalization.tasks.data import TaskData
 from generalization.training import checkpoint
-from generalization.training.batches import chunk_batches, empty_batch, seed_batch
+from generalization.training.batches import (block_lengths, chunk_batches, empty_batch,
+                                             length_buckets, seed_batch)
 from generalization.training.config import TrainConfig
 from generalization.training.steps import (make_chunk_step, make_init, make_measure,
                                            make_optimizer, seed_keys)
@@ -141,6 +144,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
         checkpoint.save(checkpoint_dir, book.step, (params, opt_state),
                         {"identity": identity, "bookkeeping": dataclasses.asdict(book)})
 
+    buckets = length_buckets(data, train_lengths, train_config.bucket_padding) \
+        if train_config.bucket_padding else []
     console = Console(stderr=True)
     bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
@@ -153,8 +158,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
             start = book.step
             end = _chunk_end(start, train_config)
             frozen = list(book.fitted) if early_stop else [False] * len(seeds)
+            lengths = block_lengths(buckets, start, train_config.bucket_steps) if buckets \
+                else train_lengths
             # Built while the device still runs the previous chunk.
-            batches, active = chunk_batches(data, model_config, train_config, train_lengths,
+            batches, active = chunk_batches(data, model_config, train_config, lengths,
                                             start, end - start, frozen)
             if pending is not None and not bar.disable:
                 bar.update(task, completed=start, status=_status(book, pending))
@@ -200,12 +207,14 @@ def _compiled(model_config: ModelConfig, optimiser_config: TrainConfig,
 
 def _chunk_end(start: int, config: TrainConfig) -> int:
     """The step at which the chunk beginning at `start` ends: after steps_per_call steps, or at
-    the next evaluation step, checkpoint step or the last step, whichever comes first."""
+    the next evaluation step, checkpoint step, block of a length bucket or the last step,
+    whichever comes first."""
     def next_multiple(every: int) -> int:
         return (start // every + 1) * every
 
     return min(start + config.steps_per_call, next_multiple(config.eval_every),
-               next_multiple(config.checkpoint_every), config.steps)
+               next_multiple(config.checkpoint_every), config.steps,
+               next_multiple(config.bucket_steps) if config.bucket_padding else config.steps)
 
 
 def _check_fit(book: _Bookkeeping, params: Any, measure: Callable[..., Any], data: TaskData,
@@ -243,7 +252,8 @@ def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) ->
 
 # Options recorded in a checkpoint's identity only when they differ from their defaults.
 LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes")
-LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds")
+LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds", "bucket_padding",
+                       "bucket_steps")
 
 
 def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,

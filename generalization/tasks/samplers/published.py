@@ -57,19 +57,37 @@ class MajorityPrompt(PromptSampler):
     separator: str = setting("|", string)
 
     def sample(self, rng: np.random.Generator, length: int, vocab: Sequence) -> list:
+        return self.sample_batch(rng, [length], vocab)[0]
+
+    def sample_batch(self, rng: np.random.Generator, lengths: Sequence[int],
+                     vocab: Sequence) -> list[list]:
+        """Every input at once, the tied ones redrawn until none is left."""
         tokens = _tokens(vocab, self.separator)
-        while True:
-            if self.counts == "uniform":
-                first = int(rng.integers(0, length + 1))
-                if 2 * first == length:
-                    continue
-                picks = rng.permutation(np.repeat([0, 1], [first, length - first]))
-            else:
-                picks = rng.integers(len(tokens), size=length)
-                top = Counter(picks.tolist()).most_common(2)
-                if len(top) == 2 and top[0][1] == top[1][1]:
-                    continue
-            return [tokens[i] for i in picks.tolist()] + [self.separator]
+        drawn: list[list] = [[] for _ in lengths]
+        rows = np.arange(len(lengths))
+        while rows.size:
+            row_lengths = np.asarray(lengths)[rows]
+            picks, tied = self._draw(rng, row_lengths, len(tokens))
+            for row, n, pick in zip(rows.tolist(), row_lengths.tolist(), picks.tolist()):
+                drawn[row] = [tokens[i] for i in pick[:n]] + [self.separator]
+            rows = rows[tied]
+        return drawn
+
+    def _draw(self, rng: np.random.Generator, lengths: np.ndarray,
+              size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Token indices below `size`, int[rows, max length] (row r's first lengths[r] count),
+        and which rows tie for the most frequent token."""
+        real = np.arange(lengths.max(initial=0))[None, :] < lengths[:, None]
+        if self.counts == "uniform":
+            first = rng.integers(0, lengths + 1)
+            # A uniform shuffle of the row's real positions: sort random keys, padding last.
+            order = np.argsort(np.where(real, rng.random(real.shape), np.inf), axis=1)
+            picks = (np.argsort(order, axis=1) >= first[:, None]).astype(np.int64)
+            return picks, 2 * first == lengths
+        picks = rng.integers(size, size=real.shape)
+        counts = ((picks[:, :, None] == np.arange(size)) & real[:, :, None]).sum(axis=1)
+        top = np.sort(counts, axis=1)[:, -2:]
+        return picks, (top[:, 0] == top[:, 1]) if size > 1 else np.zeros(len(lengths), bool)
 
     def max_sequence(self, length: int) -> int:
         return length + 3
