@@ -1,0 +1,280 @@
+"""The reproduction of the published length-generalization results (examples/published/):
+each task's RASP program against its sampler's plain-Python answer, the samplers' published
+distributions, labels from confirmed proposals and pooled labelling equal to the token-by-token
+continuation, the GPT-2 family, the linear schedule, per-sequence offsets, length buckets,
+seeds until k fit, and the paper preset end to end at tiny step counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import rasp
+from generalization import load_config
+from generalization.config.sweep import load_sweep
+from generalization.experiment import run_experiment
+from generalization.models.config import ModelConfig
+from generalization.models.positions import position_ids
+from generalization.models.transformer import GPT2_STD, build_model
+from generalization.settings import ConfigError
+from generalization.tasks import TaskData
+from generalization.tasks.samplers import make_sampler
+from generalization.training import protocol
+from generalization.training.batches import block_lengths, length_buckets
+from generalization.training.config import TrainConfig
+from generalization.training.steps import make_optimizer
+from rasp.values import value_order
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED = ROOT / "examples" / "published"
+TASKS = ("bin_majority", "majority", "unique_copy", "sort", "repeat_copy", "parity",
+         "addition", "count")
+
+
+def cpu_config(name: str, *sets: str):
+    return load_config(PUBLISHED / "cpu" / f"{name}.toml", sets)
+
+
+def task_data(name: str, propose: bool = True, *sets: str) -> TaskData:
+    """The CPU preset's task with every token and "-" as classes (no compile needed)."""
+    task = cpu_config(name, *sets).task
+    program = rasp.load(task.program)
+    values = {*task.vocab, "-"}
+    return TaskData(task, program, values, propose=propose)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_each_program_writes_its_samplers_answer_one_token_at_a_time(name: str) -> None:
+    """On prompts of every training length, the program's continuation (token by token, the
+    interpreter on every prefix) is the sampler's plain-Python answer."""
+    data = task_data(name, propose=False)
+    low, high = data.task.train_lengths
+    lengths = list(range(low, high + 1)) * 2
+    prompts = data.task.sampler.sample_batch(np.random.default_rng(1), lengths,
+                                             list(data.task.sampler_vocab))
+    continued = data.continuations(prompts, lengths)
+    assert continued == [data.task.sampler.proposal(p, data.task.end_token) for p in prompts]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_labels_from_confirmed_proposals_and_pools_equal_the_token_by_token_labels(
+        name: str) -> None:
+    rngs = [np.random.default_rng(seed) for seed in range(3)]
+    slow = [task_data(name, propose=False).examples(rng, 16, (1, 20) if name != "addition"
+                                                    else (4, 20)) for rng in rngs]
+    rngs = [np.random.default_rng(seed) for seed in range(3)]
+    fast = task_data(name).examples_of_many(rngs, 16, (1, 20) if name != "addition"
+                                            else (4, 20))
+    assert fast == slow
+
+
+class WrongSort(type(make_sampler("sort_prompt", {}))):
+    """A sort sampler whose proposals are wrong for every prompt of more than one token."""
+
+    def proposal(self, prompt, end_token):
+        return prompt[:-1] + [end_token]
+
+
+def test_a_proposal_the_program_does_not_confirm_is_continued_token_by_token() -> None:
+    data = task_data("sort")
+    wrong = dataclasses.replace(data.task, sampler=WrongSort())
+    mislead = TaskData(wrong, data.program, data.classes)
+    rng, again = np.random.default_rng(5), np.random.default_rng(5)
+    assert mislead.examples(rng, 32, (1, 9)) == task_data("sort", False).examples(again, 32,
+                                                                                  (1, 9))
+
+
+def test_majority_samplers_draw_no_ties_and_binary_counts_uniformly() -> None:
+    rng = np.random.default_rng(0)
+    for prompt in make_sampler("majority_prompt", {}).sample_batch(
+            rng, [2, 3, 4, 6] * 200, list("abcdefghijklmnopqrstuvwxyz|")):
+        top = Counter(prompt[:-1]).most_common(2) + [(None, 0)]
+        assert prompt[-1] == "|" and top[0][1] > top[1][1]
+    binary = make_sampler("majority_prompt", {"counts": "uniform"})
+    zeros = Counter(p.count("0") for p in binary.sample_batch(rng, [6] * 6000, list("01|")))
+    assert set(zeros) == {0, 1, 2, 4, 5, 6}       # 3 of 6 would tie
+    assert all(abs(count / 6000 - 1 / 6) < 0.02 for count in zeros.values())
+
+
+def test_parity_sort_and_addition_samplers_draw_the_published_distributions() -> None:
+    rng = np.random.default_rng(0)
+    ones = Counter(p.count("1") for p in make_sampler("parity_prompt", {}).sample_batch(
+        rng, [4] * 5000, list("01eo|")))
+    assert set(ones) == set(range(5)) and all(abs(c / 5000 - 0.2) < 0.02 for c in ones.values())
+    tokens = [f"{i:03d}" for i in range(30)]
+    sort = make_sampler("sort_prompt", {})
+    for prompt in sort.sample_batch(rng, [1, 10, 30], tokens + ["|"]):
+        assert len(set(prompt)) == len(prompt)
+        assert sort.proposal(prompt, "$") == sorted(prompt[:-1], key=value_order) + ["$"]
+    addition = make_sampler("binary_addition_prompt", {})
+    firsts = Counter()
+    for prompt in addition.sample_batch(rng, [9] * 3000, list("01+=")):
+        assert len(prompt) == 9 and prompt[-1] == "=" and prompt.count("+") == 1
+        a, b = "".join(prompt[:-1]).split("+")
+        assert all(len(x) == 1 or x[0] == "1" for x in (a, b))
+        firsts[len(a)] += 1
+        assert addition.proposal(prompt, "$") == list(bin(int(a, 2) + int(b, 2))[2:]) + ["$"]
+    assert set(firsts) == set(range(1, 7))    # |a| uniform in 1 .. n - 3
+
+
+def test_the_same_seed_draws_the_same_prompts() -> None:
+    for name in ("majority_prompt", "parity_prompt", "sort_prompt", "binary_addition_prompt"):
+        sampler = make_sampler(name, {})
+        vocab = {"sort_prompt": [f"{i:03d}" for i in range(12)] + ["|"],
+                 "binary_addition_prompt": list("01+=")}.get(name, list("01eo|"))
+        draw = [sampler.sample_batch(np.random.default_rng(3), [4, 5, 6], vocab)
+                for _ in range(2)]
+        assert draw[0] == draw[1]
+
+
+def test_a_program_reading_ahead_must_be_autoregressive_and_is_checked_in_one_pass(
+        tmp_path: Path) -> None:
+    text = (PUBLISHED / "cpu" / "sort.toml").read_text()
+    bad = tmp_path / "sort.toml"
+    bad.write_text(text.replace('program = "../sort.rasp"',
+                                f'program = "{PUBLISHED / "sort.rasp"}"')
+                   .replace('format = "autoregressive"', 'format = "per_position"')
+                   .replace('end_token = "$"\n', ""))
+    with pytest.raises(ConfigError, match="reads_ahead"):
+        load_config(bad)
+    # A program whose output at "|" reads the token after it fails the one-pass check.
+    peek = tmp_path / "peek.rasp"
+    peek.write_text('_after = aggregate(select(indices, indices + 1, ==), tokens, "$");\n'
+                    'peek = "-" if tokens != "|" else _after;\n')
+    config = tmp_path / "peek.toml"
+    config.write_text(text.replace('program = "../sort.rasp"', f'program = "{peek}"')
+                      .replace('sop = "sort_next"', 'sop = "peek"'))
+    with pytest.raises(rasp.RaspValueError, match="depend on later positions"):
+        run_experiment(load_config(config, ["evaluation.examples_per_length=2",
+                                            "training.steps=1"]), tmp_path / "run")
+
+
+def gpt2_model(tied: tuple[int, ...] = (1, 2, -1, 3)) -> ModelConfig:
+    return ModelConfig(vocab_size=4, num_classes=len(tied), num_layers=2, num_heads=2,
+                       width=16, positions="offset", max_position=12, causal=True, bos=True,
+                       init="gpt2", tied_classes=tied)
+
+
+def test_gpt2_ties_the_output_layer_to_the_token_embedding_and_initialises_as_gpt2() -> None:
+    config = gpt2_model()
+    model = build_model(config)
+    tokens = jnp.array([[1, 3, 3, 1, 0]])   # no token 2: its row changes below
+    params = model.init(jax.random.PRNGKey(0), tokens, tokens, tokens > 0)
+    assert "head" not in params and params["~"]["head_untied"].shape == (1, 16)
+    embeddings = params["token_embeddings"]["embeddings"]
+    assert abs(float(jnp.std(embeddings)) - GPT2_STD) < 0.01
+    residual = params["block_0/mlp_out"]["w"]
+    assert abs(float(jnp.std(residual)) - GPT2_STD / 2) < 0.003     # 0.02 / sqrt(2 * 2)
+    assert float(jnp.abs(params["block_0/mlp_in"]["b"]).max()) == 0.0
+    # Class c's logit reads token tied[c]'s embedding row (class 2: a row of its own).
+    changed = jax.tree.map(lambda leaf: leaf, params)
+    changed["token_embeddings"] = {"embeddings": embeddings.at[2].multiply(3.0)}
+    logits, again = (model.apply(p, tokens, tokens, tokens > 0) for p in (params, changed))
+    assert not jnp.allclose(logits[..., 1], again[..., 1])   # class 1 is token 2's row
+    assert jnp.allclose(logits[..., 2], again[..., 2])       # class 2 has a row of its own
+
+
+def test_the_linear_schedule_decays_to_zero_without_warm_up() -> None:
+    config = TrainConfig(steps=10, learning_rate=1e-3, warmup_steps=0, schedule="linear",
+                         weight_decay=0.0, grad_clip=1e9)
+    optimizer = make_optimizer(config)
+    params = {"w": jnp.ones(())}
+    state = optimizer.init(params)
+    sizes = []
+    for _ in range(10):
+        updates, state = optimizer.update({"w": jnp.ones(())}, state, params)
+        sizes.append(-float(updates["w"]))
+    # Adam's first step is lr * g / |g|, so the steps are the schedule itself.
+    np.testing.assert_allclose(sizes, [1e-3 * (10 - t) / 10 for t in range(10)], rtol=1e-4)
+
+
+def test_offsets_are_drawn_per_sequence_within_the_table() -> None:
+    lengths = np.array([2, 10, 5] * 400)
+    ids = position_ids("offset", np.random.default_rng(0), len(lengths), 10, 12, True, lengths)
+    last = ids[np.arange(len(lengths)), lengths - 1]
+    assert last.max() == 11 and (last <= 11).all()
+    assert ids[lengths == 2, 0].max() == 10       # a short row reaches the table's end too
+    assert ids[lengths == 10, 0].max() == 2
+    assert (position_ids("offset", np.random.default_rng(0), 3, 4, 12, False) ==
+            np.arange(4)).all()
+
+
+def test_length_buckets_pad_at_most_their_fraction_and_keep_lengths_uniform() -> None:
+    data = task_data("unique_copy")
+    buckets = length_buckets(data, (1, 20), 0.2)
+    assert buckets[0][0] == 1 and buckets[-1][1] == 20
+    assert all(b[0] == a[1] + 1 for a, b in zip(buckets, buckets[1:]))
+    for low, high in buckets:
+        widths = [data.task.input_width((n, n)) for n in range(low, high + 1)]
+        assert 1 - sum(widths) / (len(widths) * widths[-1]) <= 0.2
+    for step in range(0, 2000, 25):
+        assert block_lengths(buckets, step, 25) == block_lengths(buckets, step + 24, 25)
+    weights = Counter()
+    for step in range(0, 200000, 25):
+        weights[block_lengths(buckets, step, 25)] += 1
+    for (low, high), count in weights.items():
+        assert abs(count / 8000 - (high - low + 1) / 20) < 0.02
+
+
+def test_seeds_are_added_until_enough_fit(monkeypatch) -> None:
+    fits = {0: False, 1: True, 2: False, 3: True, 4: True, 5: True}
+    rounds = []
+
+    def fake_train(model_config, config, data, lengths, folder, progress, initial):
+        rounds.append((config.seeds, folder))
+        return protocol.TrainResult(
+            seeds=list(config.seeds), params={"w": jnp.asarray(config.seeds, float)},
+            steps=[5] * len(config.seeds), final_loss=[0.0] * len(config.seeds),
+            in_distribution_exact_match=[float(fits[s]) for s in config.seeds],
+            fitted=[fits[s] for s in config.seeds], seconds=1.0,
+            history=[{"step": 5, "loss": [0.0] * len(config.seeds),
+                      "exact_match": [float(fits[s]) for s in config.seeds],
+                      "fitted": [fits[s] for s in config.seeds]}])
+
+    monkeypatch.setattr(protocol, "train", fake_train)
+    config = TrainConfig(seeds=(0, 1), fitted_seeds=3, max_seeds=5)
+    result = protocol.train_until_fitted(None, config, None, (1, 2), Path("ck"))
+    assert [seeds for seeds, _ in rounds] == [(0, 1), (2, 3), (4,)]
+    assert [folder for _, folder in rounds] == [Path("ck"), Path("ck/round-1"),
+                                                Path("ck/round-2")]
+    assert result.seeds == [0, 1, 2, 3, 4] and result.fitted == [False, True, False, True, True]
+    assert result.params["w"].tolist() == [0, 1, 2, 3, 4]
+    assert protocol._next_seeds([7917], 3) == [7918, 7920, 7921]
+    with pytest.raises(Exception, match="fitted_seeds"):
+        TrainConfig(seeds=(0, 1), fitted_seeds=3)
+
+
+def tiny(sets: list[str]) -> list[str]:
+    return sets + ["training.steps=4", "training.eval_every=2", "training.checkpoint_every=2",
+                   "training.steps_per_call=2", "training.eval_batch_size=8",
+                   "training.batch_size=4", "training.warmup_steps=0",
+                   "training.fitted_seeds=0", "training.seeds=[0]",
+                   "evaluation.examples_per_length=1", "evaluation.counterexamples=0"]
+
+
+def paper_run(name: str, tmp_path: Path) -> None:
+    sweep = load_sweep(ROOT / "examples" / "sweeps" / "published_paper.toml",
+                       [s for s in tiny([]) if not s.startswith("training.fitted")])
+    run = next(r for r in sweep.runs if r.name == name)
+    config = dataclasses.replace(run.config, training=dataclasses.replace(
+        run.config.training, fitted_seeds=0))
+    results = run_experiment(config, tmp_path / name, progress=False)
+    assert results.task.test_lengths[1] == 150
+    assert [e.length for e in results.runs[0].lengths][-1] == 150
+
+
+def test_the_paper_preset_runs_end_to_end_at_tiny_step_counts(tmp_path: Path) -> None:
+    paper_run("bin_majority", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [t for t in TASKS if t != "bin_majority"])
+def test_every_task_of_the_paper_preset_runs_end_to_end(name: str, tmp_path: Path) -> None:
+    paper_run(name, tmp_path)
