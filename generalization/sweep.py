@@ -263,7 +263,8 @@ def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, SweepEntry],
         wall_seconds=time.perf_counter() - invocation.started,
         counts={status: sum(e.status == status for e in entries.values())
                 for status in ("done", "skipped", "failed", "pending")},
-        runs=dict(entries), published=sweep.published, note=sweep.note)
+        runs=dict(entries), published=sweep.published, note=sweep.note,
+        search=list(sweep.search) or None, selection=sweep.selection)
     write_atomically(out_dir / "sweep.json", json.dumps(record.to_dict(), indent=1) + "\n")
     return record
 

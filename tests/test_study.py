@@ -156,3 +156,68 @@ def test_every_run_shows_the_same_fitted_seeds_on_the_study_page_as_in_its_repor
         assert (row.fitted, row.seeds) == (summary.fitted, summary.seeds), row.task
     sort = next(row for row in rows if row.task == "sort")
     assert sort.fitted == 1   # the run's report says 1/3; in-distribution 100%, 99.9%, 99.7%
+
+
+def bins_sweep(sweep_dir: Path, published: dict, **record) -> Path:
+    path = sweep_dir / "sweep.json"
+    sweep = json.loads(path.read_text(encoding="utf-8"))
+    sweep["published"] = published
+    sweep.update(record)
+    path.write_text(json.dumps(sweep), encoding="utf-8")
+    return sweep_dir
+
+
+def fitted_bin(results: dict, positions: str, low: int, high: int) -> float:
+    """The fitted seeds' mean over lengths low..high of each seed's mean (by hand)."""
+    run = next(r for r in results["runs"] if r["positions"] == positions)
+    entries = [e for e in run["lengths"] if low <= e["length"] <= high]
+    per_seed = [sum(e["exact_match"][i] for e in entries) / len(entries)
+                for i, ok in enumerate(run["fitted"]) if ok]
+    return sum(per_seed) / len(per_seed)
+
+
+def test_published_bins_are_compared_at_1x_2x_with_the_rule_on_the_page(sweep_dir: Path
+                                                                         ) -> None:
+    published = {"reverse_small": {"generalizes": False, "bins": [0.25, 0.0],
+                                   "compare": "1x-2x", "source": "a paper"},
+                 "count": {"generalizes": True, "bins": [0.99, 0.97], "compare": "1x-2x"}}
+    markdown_path, _, *plots = write_study(bins_sweep(sweep_dir, published))
+    markdown = markdown_path.read_text(encoding="utf-8")
+    table = rows_by_first_cells(markdown, "published 1x-2x / 2x-3x")
+    learned = fitted_bin(reverse_results(), "learned", 6, 10)
+    rope = fitted_bin(reverse_results(), "rope", 6, 10)
+    assert table[("reverse_small", "learned")][2] == "0.2500 / 0.0000"
+    assert table[("reverse_small", "learned")][4].startswith(f"{100 * learned:.1f} (")
+    assert table[("reverse_small", "learned")][6] == ("agrees" if learned < 0.9 else "differs")
+    assert table[("reverse_small", "rope")][6] == ("agrees" if rope < 0.9 else "differs")
+    assert table[("count", "rope")][4].startswith("100.0 (100.0) / 100.0")
+    assert table[("count", "rope")][6] == "agrees"
+    assert table[("count", "learned")][6] == "inconclusive"
+    assert ">= 0.95 at 1x-2x" in markdown and "< 0.90" in markdown
+    assert any(plot.name == "bins.png" and plot.read_bytes().startswith(PNG_SIGNATURE)
+               for plot in plots)
+
+
+def test_a_search_keeps_the_smallest_configuration_whose_seeds_fit(sweep_dir: Path) -> None:
+    small, large = count_results(), count_results()
+    for results, parameters in ((small, 100), (large, 900)):
+        for run in results["runs"]:
+            run["model"]["parameters"] = parameters
+    # The small model fits with learned positions only when its seeds do: they do not.
+    runs = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))["runs"]
+    for name, results in (("count-width=8", small), ("count-width=32", large)):
+        folder = sweep_dir / "runs" / name
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+        runs[name] = {"status": "done", "run_dir": str(folder), "seconds": 1.0}
+    del runs["count-run"]
+    bins_sweep(sweep_dir, {}, runs=runs, search=["width"], selection="smallest-fitted")
+    sweep = load_sweep_record(sweep_dir / "sweep.json")
+    from generalization.reporting.study import selected
+    kept = {(row.task, row.positions): row.run
+            for row in selected(study_rows(sweep_dir, sweep), "smallest-fitted")}
+    # rope: both fit, the smaller is kept; learned: neither fits, the lower loss (a tie
+    # here) leaves the first candidate.
+    assert kept[("count", "rope")] == "count-width=8"
+    markdown = write_study(sweep_dir)[0].read_text(encoding="utf-8")
+    assert "Configurations searched" in markdown and "no test length was looked at" in markdown

@@ -108,7 +108,8 @@ def test_every_run_of_the_grid_runs_and_sweep_json_records_it(finished_sweep):
     assert stored["config"]["training"]["steps"] == 40
     assert lines[-2].startswith("[4/4] ")
     assert results["machine"]["cpus"] >= 1 and results["wall_seconds"] > 0
-    assert results["published"] == {"copy": {"generalizes": True, "source": "a paper"}}
+    assert results["published"] == {"copy": {"generalizes": True, "source": "a paper",
+                                             "compare": "2x", "every_seed": False}}
     assert results["note"] == "Trained briefly."
 
 

@@ -17,6 +17,7 @@ the sections' classes):
     causal = false
     format = "per_position"           # or "autoregressive": continue prompts up to end_token
     end_token = "$"                   # autoregressive only; a vocab token; needs causal = true
+    reads_ahead = false               # autoregressive only: compile the reference bidirectionally
     [task.sampler]
     name = "uniform"                  # a sampler of generalization.tasks.SAMPLERS + its options
                                       # (autoregressive: a prompt sampler, e.g. copy_prompt)
@@ -29,7 +30,11 @@ the sections' classes):
     family = "nanogpt"                # or "gpt2": tied embeddings, GPT-2 init, a BOS token
     max_position = 64                 # ids are < max_position; default max(64, 2 * longest
                                       # test input: test max, or an autoregressive sequence)
-    [training]                        # generalization.training.TrainConfig
+    [training]                        # generalization.training.TrainConfig, e.g.
+    schedule = "cosine"               # or "linear": after warmup_steps, decay to 0
+    fitted_seeds = 0                  # > 0: further seeds until this many fit ...
+    max_seeds = 0                     # ... or this many were tried (0: len(seeds))
+    bucket_padding = 0.0              # > 0: length buckets padding at most this fraction
     [evaluation]                      # EvaluationSection below
     examples_per_length = 256
     counterexamples = 3               # shown per length range (train/test) per run

@@ -13,6 +13,10 @@ A sweep file lists experiment configs and the settings to cross them with:
     width = [64]
     [overrides]                    # applied to every run
     steps = 2000
+    [search]                       # like [grid], then one configuration per task is kept:
+    layers = [1, 2]                # the smallest whose seeds fit ("smallest-fitted", ties to
+    learning_rate = [1e-3, 1e-4]   # the lower held-out loss), or the best at 1x-2x the
+    selection = "smallest-fitted"  # training length ("test-bin": optimistic figures)
     [published.sort]               # the published outcome of the experiment named `sort`
     generalizes = true                                   # required
     result = "0.9998 exact match at 51-100"
@@ -51,12 +55,12 @@ from rasp.errors import did_you_mean
 exact_match = number("an exact match in [0, 1]", lambda x: 0 <= x <= 1)
 
 
-def two_fractions(value: Any) -> tuple[float, float]:
+def two_fractions(value: Any) -> list[float]:
     """Two exact-match figures in [0, 1]: at 1x-2x and at 2x-3x the longest training length."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise Invalid(f"must be two exact-match figures [at 1x-2x, at 2x-3x], got {value!r}",
                       hint="e.g. bins = [0.9986, 0.9874]")
-    return tuple(float(exact_match(figure)) for figure in value)
+    return [float(exact_match(figure)) for figure in value]
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class PublishedOutcome(Checked):
     result: str | None = setting(None, optional(text))   # the published figures, as words
     source: str | None = setting(None, optional(text))   # who measured them, in what setting
     # Exact match at 1x-2x and 2x-3x the longest training length, as published.
-    bins: tuple[float, float] | None = setting(None, optional(two_fractions))
+    bins: list[float] | None = setting(None, optional(two_fractions))
     # What agreement compares (study.py): our verdict at 2x ("2x"), or our exact match over
     # 1x-2x against the published one ("1x-2x", the rule of the reproduction study).
     compare: str = setting("2x", one_of(("2x", "1x-2x")))
@@ -93,6 +97,12 @@ class Sweep:
     runs: tuple[SweepRun, ...]
     published: dict[str, PublishedOutcome]   # experiment name -> its published outcome
     note: str                                 # shown on the study page, under its title
+    search: tuple[str, ...] = ()              # the keys of [search]
+    selection: str | None = None              # its selection rule (study.py)
+
+
+# Rules that pick one configuration of a [search] per task (`reporting/study.py`).
+SELECTIONS = ("smallest-fitted", "test-bin")
 
 
 def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
@@ -112,12 +122,26 @@ def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
     experiments = _experiments(top, path.parent)
     grid = _settings(top.sub("grid", {}), in_grid=True)
     overrides = _settings(top.sub("overrides", {}), in_grid=False)
-    both = sorted(grid.keys() & overrides.keys())
+    search_table = top.sub("search", {})
+    selection = search_table.get("selection", SELECTIONS[0], one_of(SELECTIONS)) \
+        if search_table.data else None
+    search = _settings(search_table, in_grid=True, skip=("selection",))
+    for table, keys in (("overrides", overrides), ("search", search)):
+        both = sorted(grid.keys() & keys.keys())
+        if both:
+            raise top.error(f"[{table}] {both[0]}", "is also in [grid]; keep one of them")
+    both = sorted(search.keys() & overrides.keys())
     if both:
-        raise top.error(f"[overrides] {both[0]}", "is also in [grid]; keep one of them")
+        raise top.error(f"[overrides] {both[0]}", "is also in [search]; keep one of them")
+    if search and set(grid) - {"positions"}:
+        raise top.error("[search]", "a sweep with a [search] varies only positions in "
+                                    "[grid]: the selection picks one configuration per task "
+                                    "and positional encoding",
+                        "move the other [grid] keys to [search] or to another sweep")
+    varied = {**grid, **search}
     runs = [_build_run(top, experiment, config, point, overrides)
             for experiment, config in experiments
-            for point in (dict(zip(grid, values)) for values in product(*grid.values()))]
+            for point in (dict(zip(varied, values)) for values in product(*varied.values()))]
     names = [run.name for run in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -126,7 +150,7 @@ def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
     published = _published(top.sub("published", {}), {run.config.name for run in runs})
     note = top.get("note", "", text)
     top.finish()
-    return Sweep(name, path, tuple(runs), published, note)
+    return Sweep(name, path, tuple(runs), published, note, tuple(search), selection)
 
 
 def _experiments(top: Table, base: Path) -> list[tuple[Path, ExperimentConfig]]:
@@ -145,10 +169,11 @@ def _experiments(top: Table, base: Path) -> list[tuple[Path, ExperimentConfig]]:
     return loaded
 
 
-def _settings(table: Table, in_grid: bool) -> dict[str, Any]:
-    """A [grid] (each key a non-empty list of values) or [overrides] table, keys checked; the
-    values are checked when each run's config is built."""
-    for key, values in table.data.items():
+def _settings(table: Table, in_grid: bool, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A [grid] or [search] (each key a non-empty list of values) or [overrides] table, keys
+    checked (but those in `skip`); the values are checked when each run's config is built."""
+    settings = {key: value for key, value in table.data.items() if key not in skip}
+    for key, values in settings.items():
         if key not in SECTION_OF:
             raise table.error(key, "not a setting a sweep can vary",
                               did_you_mean(key, SECTION_OF) or
@@ -157,7 +182,7 @@ def _settings(table: Table, in_grid: bool) -> dict[str, Any]:
         if in_grid and (not isinstance(values, list) or not values):
             raise table.error(key, f"must be a non-empty list of values, got {values!r}",
                               f"e.g. {key} = [{values!r}]")
-    return dict(table.data)
+    return settings
 
 
 def _published(table: Table, experiments: set[str]) -> dict[str, PublishedOutcome]:

@@ -309,6 +309,8 @@ class SweepRecord(_File):
     machine: Machine | None = None
     backend: str | None = None   # "local" or "ray ADDRESS"
     note: str = ""
+    search: list[str] | None = None   # the keys of the sweep's [search], if it has one
+    selection: str | None = None                       # its selection rule
 
 
 

@@ -31,6 +31,16 @@ published figure is, `every_seed`). A task published as generalizing (>= PUBLISH
 fitted seed the comparison is inconclusive. Those tasks get a table of both figures per bin
 and `plots/bins.png`: exact match against length, the published bin means drawn as segments.
 
+A sweep with a `[search]` (configurations of model and training crossed with every task) keeps
+one configuration per task and encoding by its declared `selection`: "smallest-fitted" (the
+default, which never looks at test lengths) keeps the configuration with the fewest learned
+parameters among those where the wanted number of seeds fitted (`training.fitted_seeds`, else
+every seed), ties broken by the lower held-out in-distribution loss (the fitted seeds' mean at
+their last fit check, on fresh inputs); where none fitted, the one with the most fitted seeds,
+then the lower loss. "test-bin" keeps the best exact match at 1x-2x the training length (as
+Huang et al. chose theirs), and the page says its figures are optimistic. Every candidate is
+listed with the one kept.
+
 The page is `study.md` and a self-contained `study.html` (the run report's renderers) with the
 scatter plot `plots/study.png`, all written atomically; the suite's wall time comes from
 sweep.json.
@@ -88,6 +98,9 @@ class StudyRow:
     bins: tuple[Optional[Figure], Optional[Figure]] = (None, None)
     # (length, all seeds, fitted seeds) at every evaluated length, for the bins plot.
     curve: tuple[tuple[int, float, Optional[float]], ...] = ()
+    learned_parameters: int = 0
+    wanted_fits: int = 0         # seeds that must fit for a [search] candidate to qualify
+    held_out_loss: float = math.nan   # fitted seeds' (else all seeds') last fit-check loss
 
     @property
     def verdict(self) -> str:
@@ -116,12 +129,13 @@ def write_study(out_dir: str | Path) -> list[Path]:
     """Rebuild `study.md`, `study.html` and `plots/study.png` of a sweep's output folder."""
     out_dir = Path(out_dir)
     sweep = load_sweep_record(out_dir / "sweep.json")
-    rows = study_rows(out_dir, sweep)
+    candidates = study_rows(out_dir, sweep)
+    rows = selected(candidates, sweep.selection) if sweep.selection else candidates
     one_encoding = len({row.positions for row in rows}) == 1
     image = plot_study([(row.task if one_encoding else f"{row.task} ({row.positions})",
                          row.operations or 0, _plotted(row.at_2), row.fitted > 0)
                         for row in rows])
-    blocks = study_blocks(sweep, rows)
+    blocks = study_blocks(sweep, rows, candidates)
     compared = _compared_by_bins(rows, sweep.published)
     images = {PLOT: image}
     if compared:
@@ -136,7 +150,8 @@ def write_study(out_dir: str | Path) -> list[Path]:
     return [markdown, page, *(out_dir / name for name in images)]
 
 
-def study_blocks(sweep: SweepRecord, rows: list[StudyRow]) -> list[Block]:
+def study_blocks(sweep: SweepRecord, rows: list[StudyRow],
+                 candidates: list[StudyRow] | None = None) -> list[Block]:
     """The study page, in order, independent of how it is rendered."""
     return [
         Heading(f"Study: {sweep.name}: compiled complexity against length generalization", 1),
@@ -160,6 +175,7 @@ def study_blocks(sweep: SweepRecord, rows: list[StudyRow]) -> list[Block]:
                   f"figures."),
         _published_table(rows, sweep.published),
         *_bins_blocks(_compared_by_bins(rows, sweep.published), sweep.published),
+        *_search_blocks(sweep, rows, candidates or rows),
         Heading("Failed or unfinished runs"),
         _unfinished(sweep),
     ]
@@ -193,8 +209,36 @@ def _rows(run_name: str, results: Results) -> list[StudyRow]:
             at_2=_at_least(run, 2 * high),
             bins=(_bin(run, high + 1, 2 * high), _bin(run, 2 * high + 1, 3 * high)),
             curve=tuple(_over_seeds(run, entry.exact_match, entry.length)
-                        for entry in sorted(run.lengths, key=lambda e: e.length))))
+                        for entry in sorted(run.lengths, key=lambda e: e.length)),
+            learned_parameters=run.model.parameters,
+            wanted_fits=int(results.config.get("training", {}).get("fitted_seeds") or
+                            len(run.seeds)),
+            held_out_loss=_held_out_loss(run)))
     return rows
+
+
+def _held_out_loss(run: RunResult) -> float:
+    losses = [loss for loss, ok in zip(run.train.final_loss, run.fitted) if ok] or \
+        run.train.final_loss
+    return sum(losses) / len(losses) if losses else math.nan
+
+
+def selected(rows: list[StudyRow], selection: str) -> list[StudyRow]:
+    """One row per (task, positions) by the selection rule (module docstring)."""
+    groups: dict[tuple[str, str], list[StudyRow]] = {}
+    for row in rows:
+        groups.setdefault((row.task, row.positions), []).append(row)
+    kept = []
+    for candidates in groups.values():
+        if selection == "test-bin":
+            kept.append(max(candidates, key=lambda r: _bin_figure(r.bins[0], False) or -1.0))
+            continue
+        fitting = [r for r in candidates if r.fitted >= r.wanted_fits]
+        if fitting:
+            kept.append(min(fitting, key=lambda r: (r.learned_parameters, r.held_out_loss)))
+        else:
+            kept.append(min(candidates, key=lambda r: (-r.fitted, r.held_out_loss)))
+    return [row for row in rows if row in kept]
 
 
 def _over_seeds(run: RunResult, values: list[float],
@@ -305,6 +349,32 @@ def _bins_blocks(rows: list[StudyRow], published: dict[str, PublishedOutcome]) -
               tuple(table)),
         Paragraph(f"{sum(r[6] == 'agrees' for r in table)} of {len(table)} agree."),
         Image(BINS_PLOT, "exact match against length, published bin means as segments"),
+    ]
+
+
+def _search_blocks(sweep: SweepRecord, rows: list[StudyRow],
+                   candidates: list[StudyRow]) -> list[Block]:
+    """Every candidate of a [search] and the one kept per task and encoding."""
+    if not sweep.selection:
+        return []
+    rule = {"smallest-fitted":
+            "the fewest learned parameters among the configurations whose wanted seeds fitted "
+            "(ties: the lower held-out in-distribution loss; none fitted: the most fitted "
+            "seeds, then the lower loss); no test length was looked at",
+            "test-bin":
+            "the best exact match at 1x-2x the training length, a test result: the figures "
+            "of the kept configurations are optimistic, as the published ones chosen the "
+            "same way"}[sweep.selection]
+    return [
+        Heading("Configurations searched"),
+        Paragraph(f"Selection \"{sweep.selection}\" over {', '.join(sweep.search or [])}: "
+                  f"{rule}."),
+        Table(("task", "positions", "run", "learned parameters", "fitted", "held-out loss",
+               "ours 1x-2x", "kept"),
+              tuple((row.task, row.positions, row.run, f"{row.learned_parameters:,}",
+                     f"{row.fitted}/{row.seeds}", f"{row.held_out_loss:.4f}",
+                     _shown_bin(row.bins[0], False), "yes" if row in rows else "")
+                    for row in candidates)),
     ]
 
 
