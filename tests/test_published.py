@@ -144,10 +144,13 @@ def test_a_program_reading_ahead_must_be_autoregressive_and_is_checked_in_one_pa
                    .replace('end_token = "$"\n', ""))
     with pytest.raises(ConfigError, match="reads_ahead"):
         load_config(bad)
-    # A program whose output at "|" reads the token after it fails the one-pass check.
+    # A program whose output at "|" depends on whether anything follows it: continued token
+    # by token it writes "000" there (nothing follows yet), but one pass over the whole
+    # sequence gives "$" there.
     peek = tmp_path / "peek.rasp"
-    peek.write_text('_after = aggregate(select(indices, indices + 1, ==), tokens, "$");\n'
-                    'peek = "-" if tokens != "|" else _after;\n')
+    peek.write_text('_after = has_focus(select(tokens, "|", ==) and select(indices, indices, <));\n'
+                    'peek = "$" if _after else ("-" if tokens != "|" else\n'
+                    '    ("$" if length > indices + 1 else "000"));\n')
     config = tmp_path / "peek.toml"
     config.write_text(text.replace('program = "../sort.rasp"', f'program = "{peek}"')
                       .replace('sop = "sort_next"', 'sop = "peek"'))
