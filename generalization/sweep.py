@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -146,12 +147,25 @@ def _on_local_pool(jobs: list[tuple[SweepRun, Path]], workers: int) -> Finished:
     """Run each job's `run_one` on a local process pool, yielding entries as runs end."""
     # JAX is not fork-safe: each worker starts a fresh interpreter.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_one, run.config, run_dir): (run, run_dir)
                    for run, run_dir in jobs}
         for future in as_completed(futures):
             run, run_dir = futures[future]
             yield run, _outcome(future.result, run_dir)
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """In a pool worker: exit as soon as the sweep that started it is gone. A killed sweep
+    does not shut its pool down, and a worker left running would go on writing into a run
+    folder that the next invocation of the same sweep trains in too."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _connect_to_ray(address: str) -> Any:

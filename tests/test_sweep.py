@@ -5,6 +5,7 @@ and the key."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -239,6 +240,55 @@ def test_a_killed_sweep_restarts_without_losing_a_finished_run(tmp_path):
         assert (tmp_path / "out" / "runs" / name / MARKER).is_file()
     for name, stored in before.items():
         assert _stored(tmp_path / "out" / "runs" / name / "results.json") == stored
+
+
+def _pool_workers(parent: int) -> list[int]:
+    """The pids of the process-pool workers that `parent` started (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and \
+                    int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent \
+                    and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):   # a process that ended meanwhile
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_pool_workers_of_a_killed_sweep_exit_with_it(tmp_path):
+    """Killing the sweep alone (not its process group) must not leave a worker training on:
+    it would write into the run folder that the next invocation trains in too."""
+    path = write_sweep(tmp_path, 'experiments = ["experiments/tiny.toml"]\n'
+                                 '[overrides]\nsteps = 100000')
+    sweep = subprocess.Popen([sys.executable, "-m", "command_line.main", "sweep", str(path),
+                              "-o", "out", "--workers", "1"], cwd=tmp_path,
+                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (workers := _pool_workers(sweep.pid)):
+            assert sweep.poll() is None and time.monotonic() < deadline, "no worker started"
+            time.sleep(0.05)
+        os.kill(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker outlived its sweep by 20 s"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sweep.pid, signal.SIGKILL)
 
 
 def _stored(path: Path) -> tuple[bytes, int]:
