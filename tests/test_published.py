@@ -281,3 +281,26 @@ def test_the_paper_preset_runs_end_to_end_at_tiny_step_counts(tmp_path: Path) ->
 @pytest.mark.parametrize("name", [t for t in TASKS if t != "bin_majority"])
 def test_every_task_of_the_paper_preset_runs_end_to_end(name: str, tmp_path: Path) -> None:
     paper_run(name, tmp_path)
+
+
+PROMPTS = [("majority_prompt", {}, "abc|"), ("majority_prompt", {"counts": "uniform"}, "01|"),
+           ("parity_prompt", {}, "01eo|"),
+           ("sort_prompt", {}, [f"{i:03d}" for i in range(8)] + ["|"]),
+           ("binary_addition_prompt", {}, "01+="), ("copy_prompt", {"unique": True}, "abcdefgh|"),
+           ("count_prompt", {}, [str(i) for i in range(12)] + ["|"])]
+
+
+@pytest.mark.parametrize("name, options, vocab", PROMPTS, ids=[p[0] for p in PROMPTS])
+def test_the_counterexample_search_draws_every_prompt_sampler(name, options, vocab) -> None:
+    """Hypothesis draws the prompts of a counterexample search through the samplers' own
+    code (`DrawnGenerator`): every published sampler must draw through it."""
+    from hypothesis import given, settings
+    from generalization.evaluation.counterexamples import sampler_inputs
+    sampler = make_sampler(name, options)
+
+    @settings(max_examples=20, deadline=None, derandomize=True, database=None)
+    @given(sampler_inputs(sampler, list(vocab), 5))
+    def check(prompt):
+        assert prompt[-1] in ("|", "=") and sampler.proposal(prompt, "$")[-1] == "$"
+
+    check()

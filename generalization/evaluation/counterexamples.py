@@ -42,6 +42,11 @@ class DrawnGenerator:
         `endpoint`), shrinking towards low."""
         if high is None:
             low, high = 0, low
+        if np.ndim(low) or np.ndim(high):   # bounds per element, as numpy broadcasts them
+            lows, highs = np.broadcast_arrays(np.asarray(low), np.asarray(high))
+            return np.array([self.integers(a, b, dtype=dtype, endpoint=endpoint)
+                             for a, b in zip(lows.ravel().tolist(), highs.ravel().tolist())],
+                            dtype=dtype).reshape(lows.shape)
         top = int(high) if endpoint else int(high) - 1
         strategy = st.integers(int(low), top)
         if size is None:
@@ -56,8 +61,10 @@ class DrawnGenerator:
             return self._draw(strategy)
         return np.array([self._draw(strategy) for _ in range(int(np.prod(size)))]).reshape(size)
 
-    def permutation(self, n: int) -> np.ndarray:
-        """A permutation of range(n), shrinking towards the identity."""
+    def permutation(self, n: int | np.ndarray) -> np.ndarray:
+        """A permutation of range(n), or of the array n, shrinking towards the identity."""
+        if np.ndim(n):
+            return np.asarray(n)[self.permutation(len(n))]
         return np.array(self._draw(st.permutations(range(int(n)))), dtype=np.int64)
 
     def choice(self, options: Sequence[Any] | int, size: int | None = None) -> Any:
