@@ -16,12 +16,13 @@ from typing import Any, Optional
 from generalization.config import ExperimentConfig, load_config, quick_config
 from generalization.experiment import run_experiment
 from generalization.reporting.document import percent
+from generalization.reporting.plots import plot_runs_against_samples
 from generalization.reporting.report import write_report
 from generalization.reporting.results import Results, load_results
 from generalization.reporting.study import write_study
 from generalization.reporting.summary import summary_table
 from rasp.errors import RaspValueError
-from rasp.files import output_folder
+from rasp.files import output_folder, write_atomically
 from rasp.inputs import parse_input
 
 
@@ -53,6 +54,19 @@ def report_command(run_dir: Path) -> int:
     write_report(run_dir)
     print(_summary(results))
     print(f"report: {run_dir / 'report.md'} (also report.html, plots/)")
+    return 0
+
+
+def curves_command(run_dirs: list[Path], out: Path) -> int:
+    """Write the learning curves of `run_dirs` against samples seen to `out`."""
+    named = []
+    for run_dir in run_dirs:
+        if not (run_dir / "results.json").is_file():
+            raise RaspValueError(f"{run_dir}: no results.json here",
+                                 hint="pass folders that `rasp generalize -o` wrote")
+        named.append((run_dir.name, load_results(run_dir / "results.json")))
+    write_atomically(out, plot_runs_against_samples(named))
+    print(f"curves: {out}")
     return 0
 
 

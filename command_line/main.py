@@ -287,6 +287,22 @@ def report(run_dir: Annotated[Path, typer.Argument(
 
 
 @app.command()
+def curves(run_dirs: Annotated[list[Path], typer.Argument(
+        metavar="RUN_DIR...", help="Run directories holding results.json.",
+        show_default=False)],
+           out: Annotated[Path, typer.Option(
+               "--out", "-o", metavar="FILE.png", help="Where the plot goes.")] = Path(
+               "curves.png")) -> None:
+    """Plot several runs' learning curves against training samples seen, e.g. a run started
+    from another run's weights ([training] init_from) beside one started from scratch."""
+    from command_line import generalizing
+
+    with _user_errors():
+        code = generalizing.curves_command(run_dirs, out)
+    raise typer.Exit(code)
+
+
+@app.command()
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(
         metavar="SWEEP.toml", help="Experiments crossed with a grid of settings.",

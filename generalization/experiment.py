@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 import compiler
 import rasp
@@ -41,11 +43,12 @@ from generalization import streams
 from generalization.config.experiment import MATCHING, ExperimentConfig
 from generalization.settings import ConfigError
 from generalization.evaluation.counterexamples import find_counterexamples
+from generalization.evaluation.norms import norm_profile
 from generalization.evaluation.predict import evaluate_lengths, generate, predict
-from generalization.models.config import ModelConfig, head_split_problem
+from generalization.models.config import ModelConfig, attention_problem, head_split_problem
 from generalization.models.from_compiled import from_compiled
-from generalization.models.saved import save_learned
-from generalization.models.transformer import count_parameters
+from generalization.models.saved import load_learned, save_learned
+from generalization.models.transformer import build_model, count_parameters
 from generalization.reporting import report
 from generalization.reporting.records import plain, read
 from generalization.reporting.results import (SCHEMA, CompiledRecord, Counterexample,
@@ -192,13 +195,20 @@ def model_config(config: ExperimentConfig, positions: str, data: TaskData,
             f"{config.name}: [model] width: {problem}",
             hint=f"set [model] width to a multiple of {2 * heads if positions == 'rope' else heads}"
                  f" or give [model] heads a number", section="model", key="width")
+    problem = attention_problem(section.attention, max(layers, 1), (positions,))
+    if problem:
+        raise ConfigError(f"{config.name}: [model] attention: {problem}",
+                          hint="give [model] layers a number, or one attention family",
+                          section="model", key="attention")
     gpt2 = section.family == "gpt2"
     return ModelConfig(vocab_size=data.vocab_size, num_classes=data.num_classes,
                        num_layers=max(layers, 1), num_heads=heads, width=section.width,
                        mlp_width=section.mlp_width, positions=positions,
                        max_position=section.max_position, causal=config.task.causal,
                        bos=gpt2, init="gpt2" if gpt2 else "haiku",
-                       tied_classes=data.class_tokens() if gpt2 else ())
+                       tied_classes=data.class_tokens() if gpt2 else (),
+                       attention=section.attention, linear_normalise=section.linear_normalise,
+                       mesa_unit_norm=section.mesa_unit_norm)
 
 
 def versions() -> dict[str, str]:
@@ -227,8 +237,13 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
     log(f"{positions}: training {len(training.seeds)} seeds of a {settings.num_layers}-layer, "
         f"{settings.num_heads}-head, {settings.width}-wide model")
     since = time.perf_counter()
-    # Every seed of "compiled" starts from the compiled weights, the others at random.
-    initial = from_compiled(reference, data)[1] if positions == "compiled" else None
+    # Every seed of "compiled" starts from the compiled weights, of an `init_from` run from
+    # that run's model, the others at random.
+    initial, initialisation = None, "random"
+    if positions == "compiled":
+        initial, initialisation = from_compiled(reference, data)[1], "compiled"
+    elif training.init_from:
+        initial, initialisation = transferred_start(config, settings, data)
     trained = train_until_fitted(settings, training, data, config.task.train_lengths,
                                  checkpoint_dir=run_dir / "checkpoints" / positions,
                                  progress=progress, initial_params=initial)
@@ -236,6 +251,7 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
     since = clock.add("train_seconds", since)
     save_learned(run_dir / "models" / positions, settings, trained.params, seeds, data)
     metrics = evaluate_lengths(settings, trained.params, data, sets)
+    norms = norm_profile(settings, trained.params, sets, config.task.train_lengths)
     since = clock.add("evaluate_seconds", since)
     low, high = config.task.train_lengths
     lengths = [LengthResult.measured(length, "train" if low <= length <= high else "test",
@@ -251,17 +267,60 @@ def _run_positions(config: ExperimentConfig, settings: ModelConfig, data: TaskDa
                           width=settings.width, mlp_width=settings.hidden_width,
                           max_position=settings.max_position,
                           parameters=count_parameters(one_seed)),
-        initialisation="random" if initial is None else "compiled",
+        initialisation=initialisation,
         seeds=list(seeds), fitted=list(trained.fitted),
         train=TrainingRecord(steps=trained.steps, final_loss=trained.final_loss,
                              in_distribution_exact_match=trained.in_distribution_exact_match,
                              seconds=trained.seconds,
                              history=[TrainingCheck(**check) for check in trained.history]),
-        lengths=lengths, counterexamples=counterexamples)
+        lengths=lengths, counterexamples=counterexamples, norms=norms)
     write_atomically(finished, json.dumps({"identity": identity, "run": plain(run)}) + "\n")
     fitted = sum(trained.fitted)
     log(f"{positions}: {fitted}/{len(seeds)} seeds fitted the training range")
     return run
+
+
+def transferred_start(config: ExperimentConfig, settings: ModelConfig,
+                      data: TaskData) -> tuple[dict, str]:
+    """The parameters that start every seed of an `init_from` run, and how results.json names
+    the start ("from RUN seed S"): the source run's saved model of the same encoding, its
+    first fitted seed (by its results.json; else its first saved seed). The source must have
+    this run's vocabulary, output classes and parameter shapes."""
+    folder = Path(config.training.init_from)
+    where = f"{config.name}: [training] init_from"
+    positions = settings.positions
+    saved = folder / "models" / positions / "model.json"
+    if not saved.is_file():
+        raise ConfigError(f"{where}: {folder} has no saved `{positions}` model",
+                          hint="train that encoding there first, or drop it from [model] "
+                               "positions", section="training", key="init_from")
+    seeds = json.loads(saved.read_text(encoding="utf-8"))["seeds"]
+    seed = seeds[0]
+    if (folder / "results.json").is_file():
+        source = read(Results, json.loads((folder / "results.json").read_text("utf-8")))
+        run = next((run for run in source.runs if run.positions == positions), None)
+        if run is not None and run.fitted_seeds:
+            seed = run.fitted_seeds[0]
+    learned = load_learned(folder, positions, seed)
+    if json.loads(json.dumps([learned.encoding.vocab, learned.encoding.classes])) != \
+            json.loads(json.dumps([data.vocab, data.classes])):     # as model.json stores them
+        raise ConfigError(f"{where}: {folder}'s model reads other tokens or writes other "
+                          f"classes than this task's", hint="transfer between tasks with one "
+                          "vocabulary and one set of outputs", section="training", key="init_from")
+    shapes = jax.eval_shape(lambda: build_model(settings).init(
+        jax.random.key(0), *(np.zeros((1, 2), dtype) for dtype in (np.int32, np.int32, bool))))
+    for module, parameters in shapes.items():
+        for name, shape in parameters.items():
+            there = learned.params.get(module, {}).get(name)
+            if there is None or there.shape != shape.shape:
+                raise ConfigError(
+                    f"{where}: {module}/{name} is {list(shape.shape)} here and "
+                    f"{'absent' if there is None else list(there.shape)} in {folder}'s model",
+                    hint="give [model] the shape of the run it starts from",
+                    section="training", key="init_from")
+    params = {module: {name: jnp.asarray(learned.params[module][name]) for name in parameters}
+              for module, parameters in shapes.items()}
+    return params, f"from {folder.name} seed {seed}"
 
 
 def _counterexamples(config: ExperimentConfig, settings: ModelConfig, params: Any,

@@ -144,3 +144,32 @@ def test_every_trained_seed_is_saved_and_runs_as_the_evaluation_did(finished_run
                 assert outputs == [["a", "b"], ["b"]]
     with pytest.raises(rasp.RaspError, match="no seed 9"):
         load_learned(run_dir, results["runs"][0]["positions"], 9)
+
+
+def test_init_from_starts_every_seed_from_the_source_runs_fitted_model(finished_run, tmp_path):
+    source, _ = finished_run
+    config = tiny_config(positions=["learned"], steps=20, init_from=str(source))
+    results = run_experiment(config, tmp_path / "transfer", progress=False).to_dict()
+    run, = results["runs"]
+    assert run["initialisation"] == f"from {source.name} seed 0"
+    # Started from a fitted model, the first check (step 0) already fits; every step trains.
+    assert run["train"]["history"][0]["step"] == 0
+    assert run["train"]["history"][0]["exact_match"] == [1.0, 1.0]
+    assert run["train"]["steps"] == [20, 20]
+    assert "| from " in (tmp_path / "transfer" / "report.md").read_text()
+    code = run_rasp("curves", str(source), str(tmp_path / "transfer"), "-o",
+                    str(tmp_path / "curves.png"), cwd=tmp_path)
+    assert code.returncode == 0, code.stderr
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_init_from_refuses_a_folder_without_models_and_a_model_of_another_shape(
+        finished_run, tmp_path):
+    from generalization.settings import ConfigError
+    source, _ = finished_run
+    with pytest.raises(ConfigError, match=r"\[training\] init_from: no saved models in "):
+        tiny_config(init_from=str(tmp_path))
+    config = tiny_config(positions=["learned"], width=32, init_from=str(source))
+    with pytest.raises(ConfigError, match=r"init_from: block_0/attention/key/b is \[32\] here "
+                                          r"and \[16\] in .*'s model \(hint: give \[model\]"):
+        run_experiment(config, tmp_path / "wider", progress=False)

@@ -157,7 +157,7 @@ def test_markdown_has_the_tables_with_the_right_numbers(built: tuple[Path, list[
     assert ["learned", "train 1-5", "83.3 [11.6, 100.0]", "100.0", "96.7 [82.3, 100.0]"] in rows
     assert ["learned", "6-10", "40.0 [0.0, 89.7]", "50.0", "88.0 [78.1, 97.9]"] in rows
     # Training per encoding.
-    assert ["learned", "2 x 1", "64 (256)", "101,447", "0, 1, 2", "2/3 (0, 1)",
+    assert ["learned", "2 x 1", "64 (256)", "101,447", "random", "0, 1, 2", "2/3 (0, 1)",
             "700, 900, 2000", "0.0012, 0.0021, 0.4", "100.0, 100.0, 50.0", "41.50"] in rows
     # Per length, task, counterexamples, timings, versions.
     assert ["7", "test", "50.0", "96.7"] in rows
@@ -231,6 +231,30 @@ def test_a_report_plots_the_learning_curves_when_results_hold_the_history(
     assert curves in written and curves.read_bytes().startswith(PNG_SIGNATURE)
     assert "![learning curves" in (run_dir / "report.md").read_text(encoding="utf-8")
     assert load_results(run_dir / "results.json").runs[0].train.history[1].step == 200
+
+
+def test_a_report_shows_the_residual_stream_norms_when_results_hold_them(
+        run_dir: Path) -> None:
+    results = fixture_results()
+    results["runs"][0]["norms"] = {
+        "layers": ["embedding", "block 1"], "by_position": [[1.0, 2.0, None], [3.0, 4.0, None]],
+        "lengths": [1, 2], "by_length": [[1.5, 3.5], [1.25, 3.25]],
+        "frequency_buckets": ["rare", "middle", "frequent"],
+        "by_frequency_train": [[1.0, 2.0], None, [5.0, 6.0]],
+        "by_frequency_test": [[1.5, 2.5], [3.0, 4.0], None], "train_width": 1}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    written = write_report(run_dir)
+    plot = run_dir / "plots" / "norms.png"
+    assert plot in written and plot.read_bytes().startswith(PNG_SIGNATURE)
+    markdown = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Residual-stream norms" in markdown and "![residual-stream norm" in markdown
+    assert "| 2      | 1.25      | 3.25    |" in markdown
+    assert "| rare            | 1.00 / 1.50              | 2.00 / 2.50            |" in markdown
+    assert "| middle          | n/a / 3.00               | n/a / 4.00             |" in markdown
+    # Results without the diagnostic (every older results.json) have no such section.
+    (run_dir / "results.json").write_text(json.dumps(fixture_results()))
+    write_report(run_dir)
+    assert "Residual-stream norms" not in (run_dir / "report.md").read_text(encoding="utf-8")
 
 
 def test_a_history_with_the_wrong_number_of_seeds_is_refused(tmp_path: Path) -> None:

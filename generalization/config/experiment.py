@@ -28,6 +28,9 @@ the sections' classes):
     mlp_width = 0                     # 0 means 4 * width
     positions = ["learned", "nope", "rope", "randomized"]   # "compiled": see from_compiled.py
     family = "nanogpt"                # or "gpt2": tied embeddings, GPT-2 init, a BOS token
+    attention = "softmax"             # "linear" or "mesa", or a list of one family per layer
+    linear_normalise = false          # linear attention divided by the number of keys read
+    mesa_unit_norm = false            # mesa: queries and keys scaled to unit norm
     max_position = 64                 # ids are < max_position; default max(64, 2 * longest
                                       # test input: test max, or an autoregressive sequence)
     [training]                        # generalization.training.TrainConfig, e.g.
@@ -35,6 +38,7 @@ the sections' classes):
     fitted_seeds = 0                  # > 0: further seeds until this many fit ...
     max_seeds = 0                     # ... or this many were tried (0: len(seeds))
     bucket_padding = 0.0              # > 0: length buckets padding at most this fraction
+    init_from = "runs/x"              # start every seed from that run's saved model
     [evaluation]                      # EvaluationSection below
     examples_per_length = 256
     counterexamples = 3               # shown per length range (train/test) per run
@@ -47,6 +51,7 @@ is located at file:line:col. Nothing here imports JAX.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -54,10 +59,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import rasp
-from generalization.settings import (Checked, ConfigError, Invalid, Table, distinct,
+from generalization.settings import (Checked, ConfigError, Invalid, Table, boolean, distinct,
                                           non_negative_int, one_of, positive_int, read_toml,
                                           safe_name, setting, show, string)
-from generalization.models.config import POSITION_KINDS, head_split_problem, position_kind
+from generalization.models.config import (POSITION_KINDS, attention_families, attention_problem,
+                                          head_split_problem, position_kind)
 from generalization.tasks.task import Task
 from generalization.training.config import TrainConfig
 from rasp.errors import RaspError, did_you_mean
@@ -111,8 +117,16 @@ class ModelSection(Checked):
     positions: tuple[str, ...] = setting(DEFAULT_POSITIONS, position_kinds)
     max_position: int = setting(MIN_MAX_POSITION, positive_int)
     family: str = setting("nanogpt", one_of(FAMILIES))
+    attention: tuple[str, ...] = setting(("softmax",), attention_families)
+    linear_normalise: bool = setting(False, boolean)
+    mesa_unit_norm: bool = setting(False, boolean)
 
     def cross_check(self) -> None:
+        problem = attention_problem(self.attention,
+                                    self.layers if isinstance(self.layers, int) else None,
+                                    self.positions)
+        if problem:
+            raise Invalid(problem, key="attention")
         if self.family == "gpt2" and "compiled" in self.positions:
             raise Invalid('"compiled" takes the compiled model\'s own shape and weights, not '
                           'GPT-2\'s', hint='drop "compiled" or set family = "nanogpt"',
@@ -256,13 +270,26 @@ def config_from_dict(data: dict[str, Any], source: str, base: Path,
     task = _task(top.sub("task"), base, name)
     model = top.sub("model", {}).build(
         ModelSection, defaults={"max_position": default_max_position(task)})
-    training = top.sub("training", {}).build(TrainConfig)
+    training = _training(top.sub("training", {}), base)
     evaluation = top.sub("evaluation", {}).build(EvaluationSection)
     top.finish()
     try:
         return ExperimentConfig(name, task, model, training, evaluation, path)
     except Invalid as invalid:
         raise top.error(invalid.key, invalid.problem, invalid.hint, invalid.section) from None
+
+
+def _training(table: Table, base: Path) -> TrainConfig:
+    """The [training] table, its `init_from` resolved against `base` and checked to be a run
+    folder with saved models."""
+    training = table.build(TrainConfig)
+    if not training.init_from:
+        return training
+    folder = (base / training.init_from).resolve()
+    if not (folder / "models").is_dir():
+        raise table.error("init_from", f"no saved models in {folder}",
+                          hint="pass a run folder that `rasp generalize` wrote (it has models/)")
+    return dataclasses.replace(training, init_from=str(folder))
 
 
 def _task(table: Table, base: Path, name: str) -> Task:

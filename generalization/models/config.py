@@ -17,6 +17,10 @@ POSITION_KINDS: tuple[str, ...] = (
 ACTIVATIONS: tuple[str, ...] = ("gelu", "relu")
 # Parameter initialisations (`transformer.py`): Haiku's defaults, or GPT-2's.
 INITIALISATIONS: tuple[str, ...] = ("haiku", "gpt2")
+# Attention families (`attention.py` has the maths of each).
+ATTENTION_FAMILIES: tuple[str, ...] = ("softmax", "linear", "mesa")
+# Positional encodings that only a softmax can take: ALiBi is a bias added to softmax scores.
+SOFTMAX_ONLY_POSITIONS: tuple[str, ...] = ("alibi",)
 
 
 def position_kind(value: Any) -> str:
@@ -39,6 +43,35 @@ def initialisation_name(value: Any) -> str:
     if value not in INITIALISATIONS:
         raise Invalid(f"must be one of {', '.join(INITIALISATIONS)}, got {value!r}")
     return value
+
+
+def attention_families(value: Any) -> tuple[str, ...]:
+    """One family for every layer (a string), or a non-empty list of one per layer."""
+    families = (value,) if isinstance(value, str) else value
+    if not isinstance(families, (list, tuple)) or not families or not all(
+            isinstance(f, str) for f in families):
+        raise Invalid(f"must be an attention family or a list of one per layer, got {value!r}",
+                      hint=f"choose from {', '.join(ATTENTION_FAMILIES)}")
+    for family in families:
+        if family not in ATTENTION_FAMILIES:
+            raise Invalid(f"unknown attention family {family!r}",
+                          hint=f"choose from {', '.join(ATTENTION_FAMILIES)}")
+    return tuple(families)
+
+
+def attention_problem(families: tuple[str, ...], layers: int | None,
+                      positions: tuple[str, ...]) -> str | None:
+    """Why these per-layer attention families do not fit `layers` layers (None: not known
+    yet) and these positional encodings, or None when they do."""
+    if len(families) > 1 and layers is not None and len(families) != layers:
+        return (f"gives {len(families)} attention families for {layers} layers: give one "
+                f"family, or one per layer")
+    others = sorted(set(families) - {"softmax"})
+    for kind in positions:
+        if kind in SOFTMAX_ONLY_POSITIONS and others:
+            return (f"{kind!r} is a bias on softmax scores and cannot combine with "
+                    f"{' or '.join(others)} attention: use 'rope' or an input encoding")
+    return None
 
 
 def class_tokens(value: Any) -> tuple[int, ...]:
@@ -81,8 +114,15 @@ class ModelConfig(Checked):
     init: str = setting("haiku", initialisation_name)
     # Tied input and output embeddings when non-empty: one entry per class (`class_tokens`).
     tied_classes: tuple[int, ...] = setting((), class_tokens)
+    # Per layer (one entry: every layer): softmax, linear or mesa (`attention.py`).
+    attention: tuple[str, ...] = setting(("softmax",), attention_families)
+    linear_normalise: bool = setting(False, boolean)   # linear: divide by the number of keys
+    mesa_unit_norm: bool = setting(False, boolean)     # mesa: q and k scaled to unit norm
 
     def cross_check(self) -> None:
+        problem = attention_problem(self.attention, self.num_layers, (self.positions,))
+        if problem:
+            raise Invalid(problem, key="attention")
         if self.tied_classes and (len(self.tied_classes) != self.num_classes or
                                   max(self.tied_classes) >= self.vocab_size):
             raise Invalid(f"must give one input id below {self.vocab_size} (or -1) for each "
@@ -92,6 +132,10 @@ class ModelConfig(Checked):
                                      "num_heads")
         if problem:
             raise Invalid(f"({self.width}) {problem}", key="width")
+
+    def attention_of(self, layer: int) -> str:
+        """The attention family of block `layer`."""
+        return self.attention[layer if len(self.attention) > 1 else 0]
 
     @property
     def hidden_width(self) -> int:

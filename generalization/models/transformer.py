@@ -25,14 +25,17 @@ program writes inside the prompt, has a row of its own), with no output bias, as
 head.
 
 The shape is a `ModelConfig` (`config.py`, plain data checked without JAX). Attention has H
-heads of size d = width / H. Per head,
+heads of size d = width / H; each layer's is of one family (`config.attention`, per layer):
+softmax (the default),
 
     A = softmax(q k^T / sqrt(d) + bias),   out = A v,
 
-where RoPE rotates q and k by their positions, ALiBi supplies the bias, and keys at padded
-positions (and, when causal, keys after the query) get a score of -1e30, i.e. weight 0. Every
-shape depends only on the input shape, so `apply` runs under `jax.jit` and under `jax.vmap` over
-a leading seed axis of the parameters.
+linear (out_t = sum_s (q_t . k_s) v_s, optionally divided by the number of keys) or mesa (a
+ridge regression of values on keys over the keys read, applied to q_t; lambda learned per
+head); `attention.py` has their maths. RoPE rotates q and k by their positions (any family),
+ALiBi supplies the softmax bias, and padded keys (and, when causal, keys after the query) are
+never read. Every shape depends only on the input shape, so `apply` runs under `jax.jit` and
+under `jax.vmap` over a leading seed axis of the parameters.
 """
 
 from __future__ import annotations
@@ -44,60 +47,68 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from generalization.models import attention
 from generalization.models import positions as pos
 from generalization.models.config import ModelConfig
 
 # The functions of `config.ACTIVATIONS`.
 ACTIVATION_FUNCTIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu}
 
-# Finite rather than -inf so that a row with every key masked (a padded query of an empty
-# input) softmaxes to uniform weights instead of NaN.
-MASKED_SCORE = -1e30
-
-
 class SelfAttention(hk.Module):
-    """Multi-head self-attention with key padding mask, optional causal mask, RoPE or ALiBi."""
+    """Multi-head self-attention of one family (`attention.py`) with the key padding mask, the
+    causal mask, and RoPE (any family) or ALiBi (softmax only)."""
 
-    def __init__(self, config: ModelConfig, name: str | None = None):
+    def __init__(self, config: ModelConfig, family: str, name: str | None = None):
         super().__init__(name=name)
         self.config = config
+        self.family = family
 
     def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
         config = self.config
         batch, length, width = x.shape
         heads = config.num_heads
-        head_size = width // heads
 
         def project(name: str) -> jax.Array:
             return linear(width, name, x, initialiser(config)).reshape(batch, length, heads,
-                                                                    head_size)
+                                                                    width // heads)
 
         q, k, v = project("query"), project("key"), project("value")
         if config.positions == "rope":
             q, k = pos.rotate(q, positions), pos.rotate(k, positions)
-        scores = jnp.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(head_size)
-        if config.positions == "alibi":
-            scores = scores + pos.alibi_bias(positions, heads, config.causal)
+        if self.family == "linear":
+            out = attention.linear_attention(q, k, v, mask, config.causal,
+                                             config.linear_normalise)
+        elif self.family == "mesa":
+            if config.mesa_unit_norm:
+                q, k = attention.unit_norm(q), attention.unit_norm(k)
+            # lambda = softplus(raw) > 0 per head, 1 at initialisation as in the authors' code.
+            raw = hk.get_parameter("lambda_raw", (heads,), init=hk.initializers.Constant(
+                MESA_LAMBDA_RAW_INIT))
+            out = attention.mesa_attention(q, k, v, mask, config.causal, jax.nn.softplus(raw))
+        else:
+            bias = pos.alibi_bias(positions, heads, config.causal) \
+                if config.positions == "alibi" else None
+            out = attention.softmax_attention(q, k, v, mask, config.causal, bias)
+        return linear(width, "output", out.reshape(batch, length, width),
+                      initialiser(config, residual=True))
 
-        allowed = mask[:, None, None, :]                       # keys that are real tokens
-        if config.causal:
-            allowed = allowed & jnp.tril(jnp.ones((length, length), dtype=bool))
-        weights = jax.nn.softmax(jnp.where(allowed, scores, MASKED_SCORE), axis=-1)
-        out = jnp.einsum("bhij,bjhd->bihd", weights, v).reshape(batch, length, width)
-        return linear(width, "output", out, initialiser(config, residual=True))
+
+# softplus^(-1)(1): the mesa layer's lambda starts at 1.
+MESA_LAMBDA_RAW_INIT = math.log(math.e - 1)
 
 
 class Block(hk.Module):
     """Pre-LayerNorm block: x + Attention(LN(x)), then y + MLP(LN(y)) (gelu or ReLU MLP)."""
 
-    def __init__(self, config: ModelConfig, name: str | None = None):
+    def __init__(self, config: ModelConfig, layer: int, name: str | None = None):
         super().__init__(name=name)
         self.config = config
+        self.layer = layer
 
     def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
         config = self.config
-        x = x + SelfAttention(config, name="attention")(layer_norm(config, "ln_attention", x),
-                                                        positions, mask)
+        attend = SelfAttention(config, config.attention_of(self.layer), name="attention")
+        x = x + attend(layer_norm(config, "ln_attention", x), positions, mask)
         hidden = linear(config.hidden_width, "mlp_in", layer_norm(config, "ln_mlp", x),
                         initialiser(config))
         return x + linear(config.width, "mlp_out",
@@ -137,12 +148,17 @@ def layer_norm(config: ModelConfig, name: str, x: jax.Array) -> jax.Array:
     return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True, name=name)(x)
 
 
-def build_model(config: ModelConfig) -> hk.Transformed:
+def build_model(config: ModelConfig, residuals: bool = False) -> hk.Transformed:
     """The model as a Haiku transform without apply rng:
 
         init(rng, tokens, positions, mask) -> params
         apply(params, tokens int32[B, T], positions int32[B, T], mask bool[B, T])
             -> logits float32[B, T, num_classes]
+
+    With `residuals`, apply returns (logits, streams float32[L + 1, B, T, width]): the
+    residual stream x_l entering each block and leaving the last (x_0 the embeddings plus the
+    position signal), at the input positions (the BOS row dropped). The parameters are the
+    same as without.
 
     `positions` come from `positions.position_ids(config.positions, ...)`; `mask` is True at
     real tokens. Outputs at padded positions are computed but meaningless.
@@ -165,14 +181,19 @@ def build_model(config: ModelConfig) -> hk.Transformed:
                                      initialiser(config))
         if signal is not None:
             x = x + signal
+        streams = [x]
         for layer in range(config.num_layers):
-            x = Block(config, name=f"block_{layer}")(x, positions, mask)
+            x = Block(config, layer, name=f"block_{layer}")(x, positions, mask)
+            streams.append(x)
         final = layer_norm(config, "ln_final", x)
         if config.tied_classes:
             logits = tied_logits(config, embed.embeddings, final)
         else:
             logits = linear(config.num_classes, "head", final)
-        return logits[:, 1:] if config.bos else logits
+        inputs = slice(1, None) if config.bos else slice(None)
+        if residuals:
+            return logits[:, inputs], jnp.stack(streams)[:, :, inputs]
+        return logits[:, inputs]
 
     return hk.without_apply_rng(hk.transform(forward))
 

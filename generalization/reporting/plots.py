@@ -22,6 +22,16 @@ fitted seeds' mean, all seeds' dashed when none fitted), the training range shad
 published exact match of each bin (1x-2x and 2x-3x the longest training length) as a
 horizontal segment over that bin.
 
+`plot_norms`: per encoding, the token-norm diagnostic (`evaluation/norms.py`): a heatmap of
+the mean residual-stream norm by layer and position, and the norm against position, one curve
+per layer; a dashed line marks the end of the longest training input. None for results
+written before the diagnostic existed.
+
+`plot_runs_against_samples`: several runs' learning curves (mean in-distribution exact match
+and loss over seeds) against the training samples seen (steps x batch size), one colour per
+run and encoding: how a start from another run's weights (`init_from`) compares with a start
+from scratch (`rasp curves`).
+
 The figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so that making
 a report neither needs a display nor switches the backend of a program that imports this.
 """
@@ -45,6 +55,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("token_accuracy.png", "token_accuracy", "token accuracy"),
 )
 LEARNING_CURVES = "learning_curves.png"
+NORMS = "norms.png"
 # Seeds from which a 95% interval over them is narrow enough to draw.
 MIN_SEEDS_FOR_BAND = 5
 
@@ -167,6 +178,74 @@ def plot_bins(panels: list[tuple[str, int, tuple, Optional[tuple[float, float]]]
         if index == 0:
             axes.set_ylabel("exact match", fontsize=8)
             axes.legend(fontsize=6, loc="lower left")
+    return _png(figure)
+
+
+def plot_norms(results: Results) -> Optional[bytes]:
+    """The PNG of the token-norm diagnostic of every encoding that recorded one, or None."""
+    runs = [run for run in results.runs if run.norms is not None]
+    if not runs:
+        return None
+    figure = Figure(figsize=(10.0, 3.2 * len(runs)), dpi=110)
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(len(runs), 2, squeeze=False)
+    for (heatmap, curves), run in zip(panels, runs):
+        norms = run.norms
+        grid = [[math.nan if value is None else value for value in row]
+                for row in norms.by_position]
+        image = heatmap.imshow(grid, aspect="auto", origin="lower", cmap="viridis",
+                               interpolation="nearest")
+        figure.colorbar(image, ax=heatmap, label="mean L2 norm")
+        heatmap.set_yticks(range(len(norms.layers)), norms.layers, fontsize=7)
+        heatmap.set_xlabel("position")
+        heatmap.set_title(f"{run.positions}: residual-stream norm", fontsize=9)
+        for index, layer in enumerate(norms.layers):
+            curves.plot(range(len(grid[index])), grid[index], linewidth=1.2, label=layer)
+        curves.set_xlabel("position")
+        curves.set_ylabel("mean L2 norm")
+        curves.grid(True, color="0.8", linewidth=0.5)
+        curves.legend(fontsize=7, loc="best")
+        for axes in (heatmap, curves):
+            axes.axvline(norms.train_width - 0.5, color="0.2" if axes is curves else "white",
+                         linestyle="--", linewidth=1)
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.suptitle(f"{results.task.name}: residual-stream norms by layer and position "
+                    f"(dashed: end of the longest training input)", fontsize=10)
+    return _png(figure)
+
+
+def plot_runs_against_samples(named: list[tuple[str, Results]]) -> bytes:
+    """The PNG of `plot_runs_against_samples` (module docstring): (label, results) per run."""
+    figure = Figure(figsize=(9.0, 3.8), dpi=110)
+    FigureCanvasAgg(figure)
+    accuracy, loss = figure.subplots(1, 2)
+    number = 0
+    for label, results in named:
+        batch = results.config["training"]["batch_size"]
+        for run in results.runs:
+            history = run.train.history or []
+            if not history:
+                continue
+            samples = [check.step * batch for check in history]
+            name = f"{label}: {run.positions}, {run.initialisation or 'random'}"
+            for axes, values in ((accuracy, [check.exact_match for check in history]),
+                                 (loss, [check.loss for check in history])):
+                mean = [sum(v) / len(v) for v in values]
+                axes.plot(samples, mean, color=f"C{number}", linewidth=1.8, marker=".",
+                          markersize=4, label=name if axes is accuracy else None)
+                for seed in range(len(run.seeds)):
+                    axes.plot(samples, [v[seed] for v in values], color=f"C{number}",
+                              linewidth=0.6, alpha=0.4)
+            number += 1
+    accuracy.set_ylim(-0.03, 1.03)
+    accuracy.set_ylabel("in-distribution exact match")
+    loss.set_yscale("log")
+    loss.set_ylabel("loss (cross-entropy)")
+    for axes in (accuracy, loss):
+        axes.set_xlabel("training samples seen")
+        axes.grid(True, color="0.8", linewidth=0.5)
+    accuracy.legend(fontsize=7, loc="best")
+    figure.suptitle("learning curves against samples seen (thick: mean over seeds)", fontsize=10)
     return _png(figure)
 
 

@@ -15,8 +15,8 @@ from generalization.reporting.document import (Block, Cell, Heading, Image, Mono
                                                Preformatted, Table, compact_json, percent,
                                                seconds, span, to_html, to_markdown, tokens,
                                                with_interval)
-from generalization.reporting.plots import (LEARNING_CURVES, METRICS, plot_learning_curves,
-                                            plot_metric)
+from generalization.reporting.plots import (LEARNING_CURVES, METRICS, NORMS,
+                                            plot_learning_curves, plot_metric, plot_norms)
 from generalization.reporting.results import Results, RunResult, TaskRecord, load_results
 from generalization.reporting.summary import SummaryRow, summary_table
 from rasp.files import write_atomically
@@ -54,6 +54,7 @@ def report_blocks(results: Results) -> list[Block]:
         _per_length_table(results.runs),
         Heading("Counterexamples"),
         *_counterexample_blocks(results.runs),
+        *_norm_blocks(results.runs),
         Heading("Timings"),
         Table(("stage", "seconds"),
               tuple((name.removesuffix("_seconds"), seconds(value))
@@ -134,6 +135,7 @@ def _training_table(runs: list[RunResult]) -> Table:
             f"{model.num_layers} x {model.num_heads}",
             f"{model.width} ({model.mlp_width})",
             f"{model.parameters:,}",
+            run.initialisation or "random",
             ", ".join(map(str, run.seeds)),
             f"{len(fitted)}/{len(run.seeds)}" +
             (f" ({', '.join(map(str, fitted))})" if fitted else ""),
@@ -142,7 +144,7 @@ def _training_table(runs: list[RunResult]) -> Table:
             ", ".join(percent(value) for value in train.in_distribution_exact_match),
             seconds(train.seconds),
         ))
-    return Table(("positions", "layers x heads", "width (MLP)", "parameters", "seeds",
+    return Table(("positions", "layers x heads", "width (MLP)", "parameters", "start", "seeds",
                   "fitted (seeds)", "steps", "final loss", "in-distribution exact match %",
                   "seconds"), tuple(rows))
 
@@ -189,6 +191,47 @@ def _counterexample_blocks(runs: list[RunResult]) -> list[Block]:
             Table(("positions", "seed", "length", "input", "expected", "predicted"), rows)]
 
 
+def _norm_blocks(runs: list[RunResult]) -> list[Block]:
+    """The token-norm diagnostic: the plot, then per encoding the mean norm of each layer at
+    every evaluated length and per token-frequency bucket (training / test lengths)."""
+    runs = [run for run in runs if run.norms is not None]
+    if not runs:
+        return []
+    blocks: list[Block] = [
+        Heading("Residual-stream norms"),
+        Paragraph(_NORM_DEFINITIONS),
+        Image(f"plots/{NORMS}", "residual-stream norm by layer and position, and against "
+                                "position per layer")]
+    for run in runs:
+        norms = run.norms
+        blocks.append(Paragraph(f"{run.positions}: mean L2 norm per layer at each evaluated "
+                                f"length (training lengths end at input width "
+                                f"{norms.train_width})."))
+        blocks.append(Table(("length", *norms.layers),
+                            tuple((str(length), *(f"{v:.2f}" for v in row))
+                                  for length, row in zip(norms.lengths, norms.by_length))))
+        blocks.append(Table(
+            ("token frequency", *(f"{layer} (train / test)" for layer in norms.layers)),
+            tuple((bucket, *(f"{_norm(train, i)} / {_norm(test, i)}"
+                             for i in range(len(norms.layers))))
+                  for bucket, train, test in zip(norms.frequency_buckets,
+                                                 norms.by_frequency_train,
+                                                 norms.by_frequency_test))))
+    return blocks
+
+
+def _norm(row: list[float] | None, index: int) -> str:
+    return "n/a" if row is None else f"{row[index]:.2f}"
+
+
+_NORM_DEFINITIONS = (
+    "The L2 norm of the residual stream entering the first block (the embedding plus the "
+    "position signal) and leaving each block, at every real position of the evaluation inputs "
+    "(padding excluded), averaged over seeds and inputs. Token frequency: the input tokens "
+    "ranked by their count in the training lengths' evaluation inputs, in three buckets of "
+    "distinct tokens (rare, middle and frequent thirds).")
+
+
 def write_report(run_dir: str | Path) -> list[Path]:
     """Rebuild report.md, report.html and plots/*.png of a run from its results.json.
 
@@ -200,6 +243,9 @@ def write_report(run_dir: str | Path) -> list[Path]:
     curves = plot_learning_curves(results)
     if curves is not None:
         images[f"plots/{LEARNING_CURVES}"] = curves
+    norms = plot_norms(results)
+    if norms is not None:
+        images[f"plots/{NORMS}"] = norms
     blocks = report_blocks(results)
     # Plots first, so that a report on disk never points at a plot not yet written.
     for relative, data in images.items():

@@ -176,6 +176,22 @@ class Counterexample:
 
 
 @dataclass
+class NormRecord:
+    """The token-norm diagnostic of one encoding (`evaluation/norms.py`): mean L2 norms of the
+    residual stream over seeds and evaluation inputs, padding excluded; null where no input
+    reaches a position or no token falls in a bucket."""
+
+    layers: list[str]                             # "embedding", "block 1", ..
+    by_position: list[list[float | None]]         # [layer][position]
+    lengths: list[int]
+    by_length: list[list[float]]                  # [length][layer]
+    frequency_buckets: list[str]                  # rare, middle, frequent
+    by_frequency_train: list[list[float] | None]  # [bucket][layer], training lengths
+    by_frequency_test: list[list[float] | None]   # [bucket][layer], test lengths
+    train_width: int                              # the longest training input, in positions
+
+
+@dataclass
 class RunResult:
     """One positional encoding: every seed's training and metrics."""
 
@@ -186,7 +202,9 @@ class RunResult:
     train: TrainingRecord
     lengths: list[LengthResult]
     counterexamples: list[Counterexample]
-    initialisation: str | None = None   # "random" or "compiled"; absent in older results
+    # "random", "compiled" or "from RUN seed S" (`init_from`); absent in older results
+    initialisation: str | None = None
+    norms: NormRecord | None = None     # the token-norm diagnostic; absent in older results
 
     @property
     def fitted_seeds(self) -> list[int]:

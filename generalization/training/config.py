@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from generalization import streams
 from generalization.settings import (Checked, Invalid, distinct, fraction, is_int,
                                           non_negative_int, non_negative_number, one_of,
-                                          positive_int, positive_number, setting, show)
+                                          positive_int, positive_number, setting, show,
+                                          text)
 
 # Learning-rate schedules after the warm-up (`steps.make_optimizer` has the maths).
 SCHEDULES = ("cosine", "linear")
@@ -65,6 +66,10 @@ class TrainConfig(Checked):
     # `max_seeds` were tried (Huang et al. 2025 kept 5 fitted seeds; `protocol.py`).
     fitted_seeds: int = setting(0, non_negative_int)
     max_seeds: int = setting(0, non_negative_int)    # 0: as many as `seeds`
+    # A run folder whose saved model of the same encoding starts every seed (fine-tuning, as
+    # from compiled weights: every step is trained); "" starts from random weights. Relative
+    # to the config file; `experiment.transferred_start` picks the seed.
+    init_from: str = setting("", text)
 
     def cross_check(self) -> None:
         if self.bucket_padding >= 1:

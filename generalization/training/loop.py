@@ -251,9 +251,10 @@ def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) ->
 
 
 # Options recorded in a checkpoint's identity only when they differ from their defaults.
-LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes")
+LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes", "attention",
+                       "linear_normalise", "mesa_unit_norm")
 LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds", "bucket_padding",
-                       "bucket_steps")
+                       "bucket_steps", "init_from")
 
 
 def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
