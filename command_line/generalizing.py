@@ -59,6 +59,10 @@ def report_command(run_dir: Path) -> int:
 
 def curves_command(run_dirs: list[Path], out: Path) -> int:
     """Write the learning curves of `run_dirs` against samples seen to `out`."""
+    if out.is_dir():
+        raise RaspValueError(f"-o {out}: is a folder, not a file",
+                             hint="pass the path of the PNG to write, e.g. curves.png")
+    output_folder(out.parent if str(out.parent) else Path("."))
     named = []
     for run_dir in run_dirs:
         if not (run_dir / "results.json").is_file():

@@ -179,8 +179,8 @@ def tiny_model(attention_families, positions="learned", causal=True):
                        attention=attention_families, mesa_unit_norm=True)
 
 
-@pytest.mark.parametrize("families", [("linear",), ("mesa",), ("mesa", "softmax")])
-@pytest.mark.parametrize("positions", ["learned", "rope"])
+@pytest.mark.parametrize("families, positions", [(("linear",), "learned"), (("mesa",), "rope"),
+                                                 (("mesa", "softmax"), "learned")])
 def test_models_of_every_family_run_under_jit_and_the_seed_vmap_and_ignore_padding(
         families, positions):
     from generalization.models.transformer import build_model

@@ -300,6 +300,7 @@ def test_a_sequence_keeps_its_index_hints_while_it_grows(monkeypatch):
 # -------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_an_autoregressive_experiment_writes_the_end_token_metrics(tmp_path):
     config = load_config(write_config(tmp_path))
     results = run_experiment(config, tmp_path / "run", progress=False).to_dict()

@@ -132,6 +132,10 @@ BAD = [
       "--test-len", "4-5"], "train_lengths: must be 1 <= lo <= hi"),
     # rasp report
     (["report", "."], "holds neither results.json"),
+    (["curves", "."], ".: no results.json here"),
+    (["curves", "run"], "run/results.json:1:2: not valid JSON"),
+    (["curves", "run", "-o", "."], "-o .: is a folder, not a file"),
+    (["curves", "run", "-o", "file.txt/c.png"], "-o file.txt: is a file, not a folder"),
     (["report", "run"], "run/results.json:1:2: not valid JSON"),
     (["report", "broken_key"], "broken_key/results.json: created: missing"),
     # rasp sweep

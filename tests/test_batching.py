@@ -83,7 +83,10 @@ def _example_programs() -> list:
         program = rasp.load(path)
         inputs = INPUTS.get(relative, lambda: text("abcd"))
         for sop in program.sops():
-            params.append(pytest.param(program, sop, inputs, id=f"{relative}:{sop}"))
+            # The published count's 163-number table makes its batches slow (15 s).
+            marks = pytest.mark.slow if relative == "published/count.rasp" else ()
+            params.append(pytest.param(program, sop, inputs, id=f"{relative}:{sop}",
+                                       marks=marks))
     return params
 
 

@@ -92,7 +92,16 @@ def _load(source: str) -> rasp.Program:
     return rasp.load(EXAMPLES_DIR / source) if source.endswith(".rasp") else rasp.loads(source)
 
 
-@pytest.fixture(scope="module", params=sorted(CASES), ids=sorted(CASES))
+# Compared in the default run (tracr's lookup head, a causal count, our numerical map and our
+# MLP over an aggregate that can select nothing); the others in the slow run, each costing
+# 3-6 s of tracr assembly.
+DEFAULT_CASES = {"reverse", "causal_prefix_count", "negative_numerical_map",
+                 "empty_aggregate_read_by_an_mlp"}
+
+
+@pytest.fixture(scope="module", ids=sorted(CASES), params=[
+    pytest.param(name, marks=() if name in DEFAULT_CASES else pytest.mark.slow)
+    for name in sorted(CASES)])
 def assembled(request) -> Assembled:
     source, sop, vocab, max_seq_len, causal = CASES[request.param]
     return assemble_both(_load(source), sop, vocab, max_seq_len, causal)

@@ -119,6 +119,7 @@ def test_report_rebuilds_from_results_and_rejects_a_missing_run(finished_run, tm
                           "nothing: holds neither results.json", "sweep.json", "rasp sweep -o")
 
 
+@pytest.mark.slow
 def test_generalize_quick_form_runs_end_to_end(tmp_path):
     result = rasp_command("generalize", str(ROOT / "examples" / "copy.rasp"), "--sop", "copy",
                           "--vocab", '"ab"', "--train-len", "1-3", "--test-len", "4-5",

@@ -139,6 +139,7 @@ def test_seeds_start_from_the_given_weights_and_resume_from_a_checkpoint(tmp_pat
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_an_experiment_reports_compiled_initialisation_beside_training_from_scratch(tmp_path):
     config = quick_config(EXAMPLES / "reverse.rasp", "reverse", "ab", (1, 3), (4, 6),
                           positions=["learned", "compiled"], seeds=[0, 1], steps=20,

@@ -15,13 +15,13 @@ from strategies import modules, operator_expressions
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.rasp"))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(modules())
 def test_printed_modules_parse_back_to_the_same_tree(module: ast.Module) -> None:
     assert parse(to_source(module)) == module
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(operator_expressions())
 def test_printed_operator_trees_parse_back_to_the_same_tree(tree: ast.Expr) -> None:
     assert parse_expression(to_source(tree)) == tree

@@ -145,6 +145,7 @@ def test_a_rerun_skips_finished_runs_without_retraining(finished_sweep):
     assert [again["runs"][name]["status"] for name in FAILED] == ["failed", "failed"]
 
 
+@pytest.mark.slow
 def test_a_run_whose_config_changed_is_not_skipped_but_refuses_its_old_checkpoints(tmp_path):
     one_run = 'experiments = ["experiments/tiny.toml"]\n[overrides]\nsteps = {}'
     first = run_sweep(write_sweep(tmp_path, one_run.format(30)), tmp_path / "out", workers=1,
@@ -207,6 +208,7 @@ def test_rasp_sweep_rejects_a_bad_sweep_file_in_one_line(tmp_path):
     assert_one_error_line(run_rasp("sweep", str(path), cwd=tmp_path), "widht")
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_restarts_without_losing_a_finished_run(tmp_path):
     path = write_sweep(tmp_path, 'experiments = ["experiments/tiny.toml"]\n'
                                  '[grid]\nseeds = [[0], [1]]\n[overrides]\nsteps = 40')
@@ -328,6 +330,7 @@ def ray_cluster() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_sweep_on_ray_gives_the_results_of_the_local_pool(finished_sweep, ray_cluster,
                                                              tmp_path):
     sweep, local_out, local, _ = finished_sweep

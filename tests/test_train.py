@@ -220,6 +220,7 @@ SUBPROCESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(reverse_data, uninterrupted, tmp_path):
     script = SUBPROCESS.format(tests=str(Path(__file__).parent), directory=str(tmp_path))
     process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from generalization import streams
-from generalization.evaluation.predict import EVAL_ROWS, evaluation_positions
+from generalization.evaluation.predict import EVAL_ROWS, evaluation_positions, pad_to_width
 from generalization.models.config import ModelConfig
 from generalization.models.transformer import build_model
 from generalization.reporting.results import NormRecord
@@ -69,21 +69,25 @@ def norm_profile(model_config: ModelConfig, params_stacked: Any, sets: dict[int,
                  train_lengths: tuple[int, int]) -> NormRecord:
     """The diagnostic of one trained encoding over its evaluation sets (module docstring)."""
     low, high = train_lengths
+    # Every set padded to the widest, as `evaluate_lengths` does: one compiled function.
+    width = max(batch.tokens.shape[1] for batch in sets.values())
+    sets = {length: Batch(*(pad_to_width(array, width, fill) for array, fill in
+                            ((batch.tokens, 0), (batch.labels, -1), (batch.mask, False))),
+                          batch.inputs)
+            for length, batch in sorted(sets.items())}
     per_length = {}
-    for length, batch in sorted(sets.items()):
+    for length, batch in sets.items():
         ids = evaluation_positions(model_config, batch.mask,
                                    streams.evaluation_positions(length))
         per_length[length] = residual_norms(model_config, params_stacked, batch.tokens, ids,
                                             batch.mask)
     layers = model_config.num_layers + 1
-    width = max(batch.tokens.shape[1] for batch in sets.values())
     total = np.zeros((layers, width))
     count = np.zeros(width)
     for length, norms in per_length.items():
         real = sets[length].mask
-        filled = np.nan_to_num(norms).sum(axis=(0, 2))                    # [L+1, T]
-        total[:, :real.shape[1]] += filled
-        count[:real.shape[1]] += real.sum(axis=0) * norms.shape[0]
+        total += np.nan_to_num(norms).sum(axis=(0, 2))                    # [L+1, T]
+        count += real.sum(axis=0) * norms.shape[0]
     by_position = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     train_sets = {n: b for n, b in sets.items() if low <= n <= high}
     buckets = _frequency_buckets(train_sets, model_config.vocab_size)

@@ -96,7 +96,7 @@ def evaluate_lengths(model_config: ModelConfig, params_stacked: Any, data: TaskD
     width = max((batch.tokens.shape[1] for batch in sets.values()), default=0)
     results: dict[int, dict[str, Any]] = {}
     for length, batch in sets.items():
-        tokens, labels, mask = (_pad(a, width, fill) for a, fill in
+        tokens, labels, mask = (pad_to_width(a, width, fill) for a, fill in
                                 ((batch.tokens, 0), (batch.labels, IGNORE_LABEL),
                                  (batch.mask, False)))
         positions = evaluation_positions(model_config, mask, streams.evaluation_positions(length))
@@ -160,7 +160,7 @@ def generate(model_config: ModelConfig, params_stacked: Any, data: TaskData,
     return generated
 
 
-def _pad(array: np.ndarray, width: int, fill: Any) -> np.ndarray:
+def pad_to_width(array: np.ndarray, width: int, fill: Any) -> np.ndarray:
     """`array` [B, T] widened to [B, width] with `fill`."""
     out = np.full((array.shape[0], width), fill, dtype=array.dtype)
     out[:, :array.shape[1]] = array
