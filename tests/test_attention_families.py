@@ -207,8 +207,8 @@ def test_models_of_every_family_run_under_jit_and_the_seed_vmap_and_ignore_paddi
 def test_layer_families_are_per_layer():
     from generalization.models.transformer import build_model
     net = build_model(tiny_model(("linear", "mesa")))
-    params = net.init(jax.random.key(0), jnp.ones((1, 3), jnp.int32),
-                      jnp.arange(3)[None], jnp.ones((1, 3), bool))
+    params = jax.eval_shape(net.init, jax.random.key(0), jnp.ones((1, 3), jnp.int32),
+                            jnp.arange(3)[None], jnp.ones((1, 3), bool))
     assert "block_0/attention" not in params          # linear: no parameters of its own
     assert list(params["block_1/attention"]) == ["lambda_raw"]
 

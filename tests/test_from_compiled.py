@@ -49,7 +49,11 @@ def compiled_task(program: str, sop: str, vocab: str,
     return reference, TaskData.from_model(task, loaded, reference)
 
 
-@pytest.fixture(scope="module", params=PROGRAMS, ids=[p[1] for p in PROGRAMS])
+# reverse and parity (a lookup head; causal, with the BOS position) in the default run, the
+# count and the multi-layer sort in the slow run.
+@pytest.fixture(scope="module", ids=[p[1] for p in PROGRAMS], params=[
+    pytest.param(p, marks=pytest.mark.slow if p[1] in ("hist", "sort_tokens") else ())
+    for p in PROGRAMS])
 def embedded(request) -> tuple[compiler.CompiledModel, TaskData, ModelConfig, dict]:
     reference, data = compiled_task(*request.param)
     return (reference, data, *from_compiled(reference, data))

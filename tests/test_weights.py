@@ -24,7 +24,11 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c[1] for c in CASES])
+# sort_tokens and frac_prevs in the default run (categorical and numerical blocks); the larger
+# majority and copy_unique (6 s each) in the slow run.
+@pytest.fixture(scope="module", ids=[c[1] for c in CASES], params=[
+    pytest.param(case, marks=pytest.mark.slow if case[1] in ("majority", "copy_unique") else ())
+    for case in CASES])
 def compiled(request):
     file, sop, vocab, max_len, causal = request.param
     program = rasp.load(EXAMPLES / file)
