@@ -1,4 +1,6 @@
-"""`rasp generalize` and `rasp report`: the length-generalization harness at the command line.
+"""`rasp generalize`, `rasp report` and `rasp curves`: the length-generalization harness at the
+command line; a config whose [task] names `in_context` runs an in-context experiment
+(`generalization.in_context`).
 
 Each function prints its progress and summary and returns the exit code; `main.py` wires them to
 the command line and turns `RaspError`s (a broken config, an uncompilable program, ...) into one
@@ -15,12 +17,14 @@ from typing import Any, Optional
 
 from generalization.config import ExperimentConfig, load_config, quick_config
 from generalization.experiment import run_experiment
+from generalization.in_context import InContextConfig, is_in_context, load_in_context_config
 from generalization.reporting.document import percent
 from generalization.reporting.plots import plot_runs_against_samples
 from generalization.reporting.report import write_report
 from generalization.reporting.results import Results, load_results
 from generalization.reporting.study import write_study
 from generalization.reporting.summary import summary_table
+from generalization.settings import read_toml
 from rasp.errors import RaspValueError
 from rasp.files import output_folder, write_atomically
 from rasp.inputs import parse_input
@@ -29,6 +33,10 @@ from rasp.inputs import parse_input
 def generalize_command(target: Path, run_dir: Optional[Path], sop: Optional[str],
                        vocab: Optional[str], train_len: Optional[str], test_len: Optional[str],
                        overrides: dict[str, Any], sets: list[str]) -> int:
+    if target.suffix != ".rasp" and target.is_file() and is_in_context(read_toml(target)):
+        _reject_quick_options(target, {"--sop": sop, "--vocab": vocab, "--train-len": train_len,
+                                       "--test-len": test_len}, overrides)
+        return _in_context_command(load_in_context_config(target, sets), run_dir)
     config = _config(target, sop, vocab, train_len, test_len, overrides, sets)
     run_dir = output_folder(run_dir or default_run_folder(config, quick=target.suffix == ".rasp"
                                                           or bool(sets)))
@@ -37,6 +45,50 @@ def generalize_command(target: Path, run_dir: Optional[Path], sop: Optional[str]
     print(_summary(results))
     print(f"report: {run_dir / 'report.md'} (also report.html, plots/, results.json)")
     return 0
+
+
+def _in_context_command(config: InContextConfig, run_dir: Optional[Path]) -> int:
+    """Run an in-context experiment (`generalization.in_context`) and print its losses."""
+    from generalization.in_context.run import run_in_context
+
+    run_dir = output_folder(run_dir or Path("runs") / config.name)
+    results = run_in_context(config, run_dir, log=lambda line: print(line, file=sys.stderr))
+    print(_in_context_summary(results))
+    print(f"report: {run_dir / 'report.md'} (also report.html, plots/, results.json)")
+    return 0
+
+
+def _in_context_summary(results: dict[str, Any]) -> str:
+    """Loss (mean over seeds) per run and test length, with the baseline's, as plain text."""
+    lines = [f"loss by test length (mean over seeds; baseline: {results['task']['baseline']}):"]
+    for run in results["runs"]:
+        cells = [f"{entry['length']}: {sum(entry['loss']) / len(entry['loss']):.4g}"
+                 for entry in run["lengths"]]
+        lines.append(f"  {run['name']:<16} " + "  ".join(cells))
+    cells = [f"{entry['length']}: {entry['baseline']:.4g}"
+             for entry in results["runs"][0]["lengths"]] if results["runs"] else []
+    lines.append(f"  {'baseline':<16} " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def _reject_quick_options(target: Path, quick: dict[str, Optional[str]],
+                          overrides: dict[str, Any]) -> None:
+    given = [name for name, value in quick.items() if value is not None]
+    given += [f"--{key.replace('_', '-')}" for key in overrides]
+    if given:
+        raise RaspValueError(f"{target}: {', '.join(given)} only go with a .rasp file",
+                             hint="change a config's settings with --set section.key=value")
+
+
+def _is_in_context_run(run_dir: Path) -> bool:
+    """Whether a run folder's results.json is an in-context experiment's."""
+    from generalization.in_context.run import SCHEMA
+
+    try:
+        data = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == SCHEMA
 
 
 def report_command(run_dir: Path) -> int:
@@ -49,6 +101,12 @@ def report_command(run_dir: Path) -> int:
     if not (run_dir / "results.json").is_file():
         study, _, _ = write_study(run_dir)
         print(f"study: {study} (also study.html, plots/study.png)")
+        return 0
+    if _is_in_context_run(run_dir):
+        from generalization.in_context.report import write_in_context_report
+
+        write_in_context_report(run_dir)
+        print(f"report: {run_dir / 'report.md'} (also report.html, plots/)")
         return 0
     results = load_results(run_dir / "results.json")
     write_report(run_dir)
@@ -68,6 +126,21 @@ def curves_command(run_dirs: list[Path], out: Path) -> int:
         if not (run_dir / "results.json").is_file():
             raise RaspValueError(f"{run_dir}: no results.json here",
                                  hint="pass folders that `rasp generalize -o` wrote")
+    in_context = [_is_in_context_run(run_dir) for run_dir in run_dirs]
+    if any(in_context) and not all(in_context):
+        raise RaspValueError(f"{run_dirs[in_context.index(False)]}: not an in-context run, "
+                             f"and {run_dirs[in_context.index(True)]} is one",
+                             hint="plot in-context runs and program-labelled runs apart: "
+                                  "their losses are not comparable")
+    if all(in_context):
+        from generalization.in_context.report import curves_against_samples
+
+        named_in_context = [(run_dir.name, json.loads((run_dir / "results.json").read_text(
+            encoding="utf-8"))) for run_dir in run_dirs]
+        write_atomically(out, curves_against_samples(named_in_context))
+        print(f"curves: {out}")
+        return 0
+    for run_dir in run_dirs:
         named.append((run_dir.name, load_results(run_dir / "results.json")))
     write_atomically(out, plot_runs_against_samples(named))
     print(f"curves: {out}")
@@ -91,11 +164,7 @@ def _config(target: Path, sop: Optional[str], vocab: Optional[str], train_len: O
     options."""
     quick = {"--sop": sop, "--vocab": vocab, "--train-len": train_len, "--test-len": test_len}
     if target.suffix != ".rasp":
-        given = [name for name, value in quick.items() if value is not None]
-        given += [f"--{key.replace('_', '-')}" for key in overrides]
-        if given:
-            raise RaspValueError(f"{target}: {', '.join(given)} only go with a .rasp file",
-                                 hint="change a config's settings with --set section.key=value")
+        _reject_quick_options(target, quick, overrides)
         return load_config(target, sets)
     missing = [name for name, value in quick.items() if value is None]
     if missing:

@@ -41,6 +41,19 @@ FILES = {
     "seed_7919.toml": f'[task]\nprogram = "{REVERSE}"\nsop = "reverse"\nvocab = "abc"\n'
                       f'train_lengths = [1, 4]\ntest_lengths = [5, 8]\n[training]\n'
                       f'seeds = [0, 7919]\n',
+    "ic_task.toml": '[task]\nin_context = "regresion"\ntrain_lengths = [1, 4]\n'
+                    'test_lengths = [4, 8]\n',
+    "ic_matching.toml": '[task]\nin_context = "lds"\ntrain_lengths = [1, 4]\n'
+                        'test_lengths = [4, 8]\n[model]\nlayers = "matching"\n',
+    "ic_fitted.toml": '[task]\nin_context = "lds"\ntrain_lengths = [1, 4]\n'
+                      'test_lengths = [4, 8]\n[training]\nfitted_seeds = 3\n',
+    "ic_window.toml": '[task]\nin_context = "scb"\ntrain_lengths = [2, 4]\n'
+                      'test_lengths = [4, 8]\n',
+    "ic_option.toml": '[task]\nin_context = "scb"\ntrain_lengths = [8, 8]\n'
+                      'test_lengths = [8, 16]\n[task.options]\nvocab = 5\n',
+    "ic_alibi.toml": '[task]\nin_context = "lds"\ntrain_lengths = [1, 4]\n'
+                     'test_lengths = [4, 8]\n[model]\npositions = ["alibi"]\n'
+                     '[compare]\nattention = ["softmax", "mesa"]\n',
     "run/results.json": "{",
     "broken_key/results.json": json.dumps({"schema": "rasp-generalization/1"}),
     "bad_grid.toml": f'experiments = ["{QUICK}"]\n[grid]\nwidht = [16]\n',
@@ -138,6 +151,15 @@ BAD = [
     (["curves", "run", "-o", "file.txt/c.png"], "-o file.txt: is a file, not a folder"),
     (["report", "run"], "run/results.json:1:2: not valid JSON"),
     (["report", "broken_key"], "broken_key/results.json: created: missing"),
+    # rasp generalize with an in-context config (issue 14)
+    (["generalize", "ic_task.toml"], '[task] in_context: unknown in-context task "regresion"'),
+    (["generalize", "ic_matching.toml"], "[model] layers: \"matching\" takes the shape"),
+    (["generalize", "ic_fitted.toml"], "[training] fitted_seeds: does not apply to an "
+                                       "in-context task"),
+    (["generalize", "ic_window.toml"], "[task] train_lengths: must start at the SCB window"),
+    (["generalize", "ic_option.toml"], "[task.options] vocab: the `scb` task has no option"),
+    (["generalize", "ic_alibi.toml"], "[compare] attention: 'alibi' is a bias on softmax"),
+    (["generalize", "ic_task.toml", "--steps", "5"], "--steps only go with a .rasp file"),
     # rasp sweep
     (["sweep", SWEEP, "-o", "file.txt"], "output folder file.txt: is a file, not a folder"),
     (["sweep", "missing.toml"], "missing.toml: no such file"),

@@ -180,6 +180,13 @@ def default_max_position(task: Task) -> int:
     return max(MIN_MAX_POSITION, 2 * task.input_width(task.test_lengths))
 
 
+def is_in_context(data: dict[str, Any]) -> bool:
+    """Whether parsed TOML is an in-context experiment's (its [task] names `in_context`
+    instead of a program; `generalization.in_context` reads it)."""
+    task = data.get("task")
+    return isinstance(task, dict) and "in_context" in task
+
+
 def load_config(path: str | Path, sets: Sequence[str] = ()) -> ExperimentConfig:
     """Read and check an experiment config, changed by `sets` ("training.steps=200", as
     `--set` gives them); `ConfigError` on any mistake."""

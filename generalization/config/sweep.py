@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from generalization.config.experiment import (SECTION_OF, VARIABLE_TASK_KEYS, ExperimentConfig,
-                                              config_from_dict, load_config, parse_set,
-                                              set_setting)
+                                              config_from_dict, is_in_context, load_config,
+                                              parse_set, set_setting)
 from generalization.settings import (Checked, ConfigError, Invalid, Table, boolean, number,
                                           one_of, optional, read_toml, safe_name, setting, text)
 from rasp.errors import did_you_mean
@@ -162,6 +162,10 @@ def _experiments(top: Table, base: Path) -> list[tuple[Path, ExperimentConfig]]:
     loaded = []
     for entry in value:
         path = (base / entry).resolve()
+        if path.is_file() and is_in_context(read_toml(path)):
+            raise top.error("experiments", f"{entry}: is an in-context config, which sweeps do "
+                            f"not run yet", "run it with `rasp generalize`; its [compare] "
+                            "section crosses attention families")
         try:
             loaded.append((path, load_config(path)))
         except ConfigError as error:

@@ -100,7 +100,7 @@ class ModelConfig(Checked):
     """Shape of one learned transformer (see `transformer.py` for the maths)."""
 
     vocab_size: int = setting(rule=at_least(1))    # input ids including PAD (len(vocab) + 1)
-    num_classes: int = setting(rule=at_least(1))   # output classes
+    num_classes: int = setting(rule=at_least(1))   # output classes (or outputs of a regression)
     num_layers: int = setting(rule=at_least(0))
     num_heads: int = setting(rule=at_least(1))
     width: int = setting(64, at_least(1))
@@ -118,8 +118,14 @@ class ModelConfig(Checked):
     attention: tuple[str, ...] = setting(("softmax",), attention_families)
     linear_normalise: bool = setting(False, boolean)   # linear: divide by the number of keys
     mesa_unit_norm: bool = setting(False, boolean)     # mesa: q and k scaled to unit norm
+    # > 0: inputs are vectors float[B, T, input_dim] embedded by a linear map instead of token
+    # ids (the in-context regression tasks); vocab_size is then unused.
+    input_dim: int = setting(0, at_least(0))
 
     def cross_check(self) -> None:
+        if self.input_dim and self.tied_classes:
+            raise Invalid("vector inputs have no token embedding to tie the output layer to",
+                          key="tied_classes")
         problem = attention_problem(self.attention, self.num_layers, (self.positions,))
         if problem:
             raise Invalid(problem, key="attention")

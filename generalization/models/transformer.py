@@ -155,6 +155,9 @@ def build_model(config: ModelConfig, residuals: bool = False) -> hk.Transformed:
         apply(params, tokens int32[B, T], positions int32[B, T], mask bool[B, T])
             -> logits float32[B, T, num_classes]
 
+    (with `config.input_dim`, tokens are vectors float32[B, T, input_dim], embedded by a
+    linear map `input_embedding`, and the "logits" are a regression's outputs)
+
     With `residuals`, apply returns (logits, streams float32[L + 1, B, T, width]): the
     residual stream x_l entering each block and leaving the last (x_0 the embeddings plus the
     position signal), at the input positions (the BOS row dropped). The parameters are the
@@ -166,9 +169,12 @@ def build_model(config: ModelConfig, residuals: bool = False) -> hk.Transformed:
     table_rows = config.max_position + config.bos   # the BOS takes id 0 (module docstring)
 
     def forward(tokens: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
-        embed = hk.Embed(config.vocab_size, config.width, w_init=initialiser(config),
-                         name="token_embeddings")
-        x = embed(tokens)
+        if config.input_dim:
+            x = linear(config.width, "input_embedding", tokens, initialiser(config))
+        else:
+            embed = hk.Embed(config.vocab_size, config.width, w_init=initialiser(config),
+                             name="token_embeddings")
+            x = embed(tokens)
         if config.bos:
             batch = tokens.shape[0]
             bos = hk.Embed(1, config.width, w_init=initialiser(config),

@@ -47,7 +47,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from generalization.reporting.results import Results, RunResult
+from generalization.reporting.results import NormRecord, Results, RunResult
 
 # (file name in plots/, metric of a results.json length entry, axis label)
 METRICS: tuple[tuple[str, str, str], ...] = (
@@ -81,7 +81,7 @@ def plot_metric(results: Results, metric: str, label: str) -> bytes:
     axes.grid(True, color="0.8", linewidth=0.5)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # lengths are whole numbers
     axes.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_learning_curves(results: Results) -> Optional[bytes]:
@@ -118,7 +118,7 @@ def plot_learning_curves(results: Results) -> Optional[bytes]:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     accuracy.legend(fontsize=8, loc="best")
     figure.suptitle(f"{results.task.name}: learning curves, one line per seed", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_study(points: list[tuple[str, float, float, bool]]) -> bytes:
@@ -146,7 +146,7 @@ def plot_study(points: list[tuple[str, float, float, bool]]) -> bytes:
     axes.grid(True, color="0.8", linewidth=0.5)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_bins(panels: list[tuple[str, int, tuple, Optional[tuple[float, float]]]]) -> bytes:
@@ -178,19 +178,21 @@ def plot_bins(panels: list[tuple[str, int, tuple, Optional[tuple[float, float]]]
         if index == 0:
             axes.set_ylabel("exact match", fontsize=8)
             axes.legend(fontsize=6, loc="lower left")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_norms(results: Results) -> Optional[bytes]:
     """The PNG of the token-norm diagnostic of every encoding that recorded one, or None."""
-    runs = [run for run in results.runs if run.norms is not None]
-    if not runs:
-        return None
+    runs = [(run.positions, run.norms) for run in results.runs if run.norms is not None]
+    return plot_norm_records(results.task.name, runs) if runs else None
+
+
+def plot_norm_records(title: str, runs: list[tuple[str, NormRecord]]) -> bytes:
+    """The PNG of `plot_norms` for (label, diagnostic) pairs."""
     figure = Figure(figsize=(10.0, 3.2 * len(runs)), dpi=110)
     FigureCanvasAgg(figure)
     panels = figure.subplots(len(runs), 2, squeeze=False)
-    for (heatmap, curves), run in zip(panels, runs):
-        norms = run.norms
+    for (heatmap, curves), (label, norms) in zip(panels, runs):
         grid = [[math.nan if value is None else value for value in row]
                 for row in norms.by_position]
         image = heatmap.imshow(grid, aspect="auto", origin="lower", cmap="viridis",
@@ -198,7 +200,7 @@ def plot_norms(results: Results) -> Optional[bytes]:
         figure.colorbar(image, ax=heatmap, label="mean L2 norm")
         heatmap.set_yticks(range(len(norms.layers)), norms.layers, fontsize=7)
         heatmap.set_xlabel("position")
-        heatmap.set_title(f"{run.positions}: residual-stream norm", fontsize=9)
+        heatmap.set_title(f"{label}: residual-stream norm", fontsize=9)
         for index, layer in enumerate(norms.layers):
             curves.plot(range(len(grid[index])), grid[index], linewidth=1.2, label=layer)
         curves.set_xlabel("position")
@@ -209,9 +211,9 @@ def plot_norms(results: Results) -> Optional[bytes]:
             axes.axvline(norms.train_width - 0.5, color="0.2" if axes is curves else "white",
                          linestyle="--", linewidth=1)
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.suptitle(f"{results.task.name}: residual-stream norms by layer and position "
+    figure.suptitle(f"{title}: residual-stream norms by layer and position "
                     f"(dashed: end of the longest training input)", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_runs_against_samples(named: list[tuple[str, Results]]) -> bytes:
@@ -246,10 +248,11 @@ def plot_runs_against_samples(named: list[tuple[str, Results]]) -> bytes:
         axes.grid(True, color="0.8", linewidth=0.5)
     accuracy.legend(fontsize=7, loc="best")
     figure.suptitle("learning curves against samples seen (thick: mean over seeds)", fontsize=10)
-    return _png(figure)
+    return png_bytes(figure)
 
 
-def _png(figure: Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes, laid out tightly."""
     figure.tight_layout()
     buffer = io.BytesIO()
     # No "Software" entry: the PNG then depends on the data alone, not on the installed version.

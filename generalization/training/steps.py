@@ -48,6 +48,14 @@ def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(valid, losses, 0.0)) / jnp.maximum(jnp.sum(valid), 1)
 
 
+def masked_squared_error(outputs: jax.Array, labels: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """A regression's loss: with labels = (targets float[B, T, D], weights float[B, T]),
+    sum_(b,t) w[b,t] mean_d (out - target)^2 / sum w (0 when every weight is 0)."""
+    targets, weights = labels
+    errors = jnp.mean((outputs - targets) ** 2, axis=-1)
+    return jnp.sum(weights * errors) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """Clip by global norm, then AdamW on the warm-up + decay schedule (module docstring)."""
     if config.schedule == "linear":
@@ -67,14 +75,15 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def make_init(model: hk.Transformed, optimizer: optax.GradientTransformation,
-              length: int) -> Callable[[jax.Array, Any], tuple[Any, Any]]:
+              length: int, input_dim: int = 0) -> Callable[[jax.Array, Any], tuple[Any, Any]]:
     """jit((keys[S], start) -> (params, opt_state) stacked over seeds): seed s from keys[s], or
     every seed from `start` (one seed's params) unless it is None; one compiled program rather
-    than hundreds of dispatched small ops."""
-    tokens = jnp.zeros((1, length), jnp.int32)
+    than hundreds of dispatched small ops. `input_dim` > 0: the model reads vectors."""
+    ids = jnp.zeros((1, length), jnp.int32)
+    tokens = jnp.zeros((1, length, input_dim)) if input_dim else ids
 
     def init(key, start):
-        params = model.init(key, tokens, tokens, tokens == 0) if start is None else start
+        params = model.init(key, tokens, ids, ids == 0) if start is None else start
         return params, optimizer.init(params)
 
     # vmap broadcasts the unbatched `start` to every seed.
@@ -86,18 +95,20 @@ def seed_keys(seeds: tuple[int, ...]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
 
 
-def make_chunk_step(model: hk.Transformed,
-                    optimizer: optax.GradientTransformation) -> Callable[..., Any]:
+def make_chunk_step(model: hk.Transformed, optimizer: optax.GradientTransformation,
+                    objective: Callable[[jax.Array, Any], jax.Array] = masked_cross_entropy
+                    ) -> Callable[..., Any]:
     """The one jitted training function:
 
         (params[S], opt_state[S], batches, active bool[K, S]) -> (params, opt_state, loss[K, S])
 
-    with batches = (tokens, positions, mask, labels), each [K, S, B, T]: a `lax.scan` over the
-    K steps of a `vmap` over the S seeds of one optimiser step. Where active[k, s] is False the
-    step leaves seed s's state exactly as it was."""
+    with batches = (tokens, positions, mask, labels), each [K, S, B, T, ..]: a `lax.scan` over
+    the K steps of a `vmap` over the S seeds of one optimiser step. Where active[k, s] is False
+    the step leaves seed s's state exactly as it was. `objective(outputs, labels)` is the loss
+    (labels may be a tuple of arrays, as `masked_squared_error`'s)."""
 
     def loss_fn(params, tokens, positions, mask, labels):
-        return masked_cross_entropy(model.apply(params, tokens, positions, mask), labels)
+        return objective(model.apply(params, tokens, positions, mask), labels)
 
     def seed_step(params, opt_state, batch, active):
         loss, grads = jax.value_and_grad(loss_fn)(params, *batch)

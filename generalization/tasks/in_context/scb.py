@@ -20,7 +20,8 @@ What we could not confirm from the paper (only its abstract and secondary summar
 readable here): how P and the supports of q are drawn, whether they index positions from 1 or
 from the end, and the exact loss. Our choices: rows of P and the weights of each q(k) from a
 flat Dirichlet, each q(k)'s support Q positions drawn uniformly without replacement from the W;
-everything from the task's `seed`, so that one seed is one task.
+everything from the task's `seed`, so that one seed is one task (`transition_seed` draws P
+from a seed of its own, for a related task with the same q).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class SparseContextualBigram(Checked):
     window: int = setting(8, at_least(1))          # W: positions q(k) ranges over
     from_end: bool = setting(False, boolean)
     seed: int = setting(0, non_negative_int)
+    # >= 0: P from this seed instead (q still from `seed`): tasks that share their position
+    # distributions and differ in P, for fine-tuning transfer (Ren et al.'s related tasks).
+    transition_seed: int = setting(-1, at_least(-1))
     transitions: np.ndarray = field(init=False, repr=False, compare=False)   # P, [N, N]
     position_weights: np.ndarray = field(init=False, repr=False, compare=False)  # q, [N, W]
     stationary: np.ndarray = field(init=False, repr=False, compare=False)   # mu, [N]
@@ -68,6 +72,9 @@ class SparseContextualBigram(Checked):
         for k in range(n):
             support = rng.choice(w, size=self.sparsity, replace=False)
             weights[k, support] = rng.dirichlet(np.ones(self.sparsity))
+        if self.transition_seed >= 0:
+            transitions = np.random.default_rng([self.transition_seed, 0x5CB, 1]).dirichlet(
+                np.ones(n), size=n)
         object.__setattr__(self, "transitions", transitions)
         object.__setattr__(self, "position_weights", weights)
         object.__setattr__(self, "stationary", stationary_distribution(transitions))
