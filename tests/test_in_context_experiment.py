@@ -104,11 +104,11 @@ def invoke(*arguments: str) -> object:
 
 
 def write_config(path: Path, task: str, train: list[int], test: list[int], options: str,
-                 extra: str = "") -> Path:
+                 extra: str = "", families: str = '["softmax", "mesa"]') -> Path:
     path.write_text(
         f'[task]\nin_context = "{task}"\ntrain_lengths = {train}\ntest_lengths = {test}\n'
         f'[task.options]\n{options}\n[model]\nlayers = 1\nheads = 1\nwidth = 16\n'
-        f'positions = ["rope"]\n[compare]\nattention = ["softmax", "mesa"]\n'
+        f'positions = ["rope"]\n[compare]\nattention = {families}\n'
         f'[training]\nsteps = 20\nwarmup_steps = 2\nseeds = [0, 1]\neval_every = 10\n'
         f'eval_batch_size = 64\n{extra}[evaluation]\nexamples_per_length = 16\n',
         encoding="utf-8")
@@ -151,7 +151,8 @@ def test_a_regression_run_end_to_end_reports_per_example_losses_beside_ridge(tmp
 
 def test_an_scb_run_transfers_its_weights_and_curves_plot_both_starts(tmp_path):
     options = "vocab_size = 5\nwindow = 4\nfrom_end = true"
-    first = write_config(tmp_path / "scb.toml", "scb", [8, 8], [8, 16], options)
+    first = write_config(tmp_path / "scb.toml", "scb", [8, 8], [8, 16], options,
+                         families='["linear"]')
     invoke("generalize", str(first), "-o", str(tmp_path / "scratch"))
     results = json.loads((tmp_path / "scratch" / "results.json").read_text())
     for run in results["runs"]:
@@ -160,7 +161,7 @@ def test_an_scb_run_transfers_its_weights_and_curves_plot_both_starts(tmp_path):
     # Every seed starts from the source's seed 0: with a learning rate of ~0, each evaluates
     # exactly as that seed did.
     frozen = write_config(tmp_path / "frozen.toml", "scb", [8, 8], [8, 16], options,
-                          'init_from = "scratch"\nlearning_rate = 1e-12\n')
+                          'init_from = "scratch"\nlearning_rate = 1e-12\n', '["linear"]')
     invoke("generalize", str(frozen), "-o", str(tmp_path / "frozen"))
     again = json.loads((tmp_path / "frozen" / "results.json").read_text())
     for run, source in zip(again["runs"], results["runs"]):
@@ -168,7 +169,8 @@ def test_an_scb_run_transfers_its_weights_and_curves_plot_both_starts(tmp_path):
         for entry, source_entry in zip(run["lengths"], source["lengths"]):
             assert entry["loss"] == pytest.approx([source_entry["loss"][0]] * 2, abs=1e-4)
     related = write_config(tmp_path / "fine.toml", "scb", [8, 8], [8, 16],
-                           options + "\ntransition_seed = 4", 'init_from = "scratch"\n')
+                           options + "\ntransition_seed = 4", 'init_from = "scratch"\n',
+                           '["linear"]')
     invoke("generalize", str(related), "-o", str(tmp_path / "fine"))
     invoke("curves", str(tmp_path / "scratch"), str(tmp_path / "fine"), "-o",
            str(tmp_path / "curves.png"))
@@ -177,10 +179,11 @@ def test_an_scb_run_transfers_its_weights_and_curves_plot_both_starts(tmp_path):
 
 def test_init_from_a_run_of_another_shape_is_one_config_error(tmp_path):
     options = "vocab_size = 5\nwindow = 4\nfrom_end = true"
-    invoke("generalize", str(write_config(tmp_path / "a.toml", "scb", [8, 8], [8], options)),
-           "-o", str(tmp_path / "a"))
+    invoke("generalize", str(write_config(tmp_path / "a.toml", "scb", [8, 8], [8], options,
+                                          families='["linear"]')), "-o", str(tmp_path / "a"))
     other = write_config(tmp_path / "b.toml", "scb", [8, 8], [8],
-                         "vocab_size = 6\nwindow = 4\nfrom_end = true", 'init_from = "a"\n')
+                         "vocab_size = 6\nwindow = 4\nfrom_end = true", 'init_from = "a"\n',
+                         '["linear"]')
     result = CliRunner().invoke(app, ["generalize", str(other), "-o", str(tmp_path / "b")])
     assert result.exit_code == 2
     assert "[training] init_from: head/b is [6] here and [5]" in result.stderr
@@ -208,3 +211,14 @@ def test_the_probes_give_zero_for_the_bayes_predictor_and_more_for_a_uniform_gue
     assert transition_distance(task, uniform[:5]) > 0.1
     assert position_distance(task, tokens, uniform) > 0.1
     assert position_distance(task, tokens[:3], task.bayes(tokens[:3])) is None
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples" /
+                                         "in_context").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_bundled_in_context_config_is_valid(path):
+    from generalization.settings import read_toml
+
+    data = read_toml(path)
+    data.get("training", {}).pop("init_from", None)   # a run folder made by the README's order
+    config = in_context_from_dict(data, str(path), path.parent, path.stem)
+    assert config.variants() and config.test_lengths[-1] > config.train_lengths[1]

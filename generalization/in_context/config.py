@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from generalization.config.experiment import ModelSection, apply_sets, is_in_context
 from generalization.models.config import ModelConfig, attention_families, attention_problem
-from generalization.settings import (Checked, ConfigError, Invalid, Table, positive_int,
+from generalization.settings import (Checked, Invalid, Table, positive_int,
                                      read_toml, safe_name, setting, show, string)
 from generalization.tasks.in_context import (IN_CONTEXT_TASKS, SparseContextualBigram,
                                              make_in_context_task)
@@ -127,7 +129,7 @@ class InContextConfig(Checked):
             shape = dict(vocab_size=task.vocab_size, num_classes=task.vocab_size,
                          tied_classes=tuple(range(task.vocab_size)) if gpt2 else ())
         else:
-            inputs = task.draw(_shape_rng(), 1, 1)
+            inputs = task.draw(np.random.default_rng(0), 1, 1)   # its widths
             shape = dict(vocab_size=1, num_classes=inputs.targets.shape[-1],
                          input_dim=inputs.inputs.shape[-1])
         return ModelConfig(num_layers=model.layers, num_heads=model.heads, width=model.width,
@@ -145,11 +147,6 @@ class InContextConfig(Checked):
                          "test_lengths": list(self.test_lengths)},
                 "model": self.model.to_dict(), "compare": {"attention": list(self.compare)},
                 "training": self.training.to_dict(), "evaluation": self.evaluation.to_dict()}
-
-
-def _shape_rng() -> Any:
-    import numpy as np   # only to read a task's input and output widths
-    return np.random.default_rng(0)
 
 
 def load_in_context_config(path: str | Path, sets: Sequence[str] = ()) -> InContextConfig:
@@ -237,5 +234,4 @@ def _integer_here(value: Any) -> int:
     return positive_int(value)
 
 
-__all__ = ["InContextConfig", "load_in_context_config", "in_context_from_dict", "is_in_context",
-           "ConfigError"]
+__all__ = ["InContextConfig", "load_in_context_config", "in_context_from_dict", "is_in_context"]

@@ -20,8 +20,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from generalization.reporting.document import (Heading, Image, Paragraph, Table, to_html,
-                                               to_markdown)
+from generalization.reporting.document import (Heading, Image, Paragraph, Table, span,
+                                               to_html, to_markdown)
 from generalization.reporting.plots import plot_norm_records, png_bytes
 from generalization.reporting.results import NormRecord
 from rasp.files import write_atomically
@@ -65,11 +65,12 @@ def report_blocks(results: dict[str, Any]) -> list:
     unit = {"regression": "examples", "lds": "steps", "scb": "tokens"}[task["name"]]
     tokens = task["kind"] == "tokens"
     options = ", ".join(f"{key} = {value}" for key, value in task["options"].items())
+    trained = str(train_low) if train_low == train_high else span([train_low, train_high])
+    tested = ", ".join(map(str, config["task"]["test_lengths"]))
     blocks: list = [
         Heading(f"{results['name']}: in-context {task['name']}", 1),
-        Paragraph(f"Task `{task['name']}` ({options}); trained on {train_low}-{train_high} "
-                  f"{unit}, tested at {', '.join(map(str, config['task']['test_lengths']))}. "
-                  f"Baseline: the {task['baseline']}. {len(results['runs'])} runs, "
+        Paragraph(f"Task {task['name']} ({options}); trained on {trained} {unit}, tested at "
+                  f"{tested}. Baseline: the {task['baseline']}. {len(results['runs'])} runs, "
                   f"{results['seconds']:.0f} s on {results['device']}; written "
                   f"{results['created']}."),
         Paragraph("Loss: " + ("the cross-entropy of the next token (nats); excess = the "
@@ -85,8 +86,9 @@ def report_blocks(results: dict[str, Any]) -> list:
                                                            else "") for n in lengths))
     rows = []
     for run in results["runs"]:
-        cells = [_spread(entry["loss"]) + (f", excess {_mean(entry['loss']) - entry['baseline']:.3g}"
-                                           if tokens else "") for entry in run["lengths"]]
+        cells = [_spread(entry["loss"]) +
+                 (f", excess {_mean(entry['loss']) - entry['baseline']:.3g}" if tokens else "")
+                 for entry in run["lengths"]]
         rows.append((run["name"], "/".join(run["attention"]), run["initialisation"], *cells))
     rows.append(("baseline", "", "", *(f"{entry['baseline']:.4g}" for entry in
                                        results["runs"][0]["lengths"])))
@@ -101,28 +103,30 @@ def report_blocks(results: dict[str, Any]) -> list:
                       "(mean total variation of its prediction after a constant sequence "
                       "a..a from P's row a) and from its position distributions q (the "
                       "least-squares position weights that explain its predictions given the "
-                      "true P, against q; `in_context/probes.py`); 0 for the Bayes-optimal "
-                      "predictor. Our substitute for Ren et al.'s distances of a one-layer "
-                      "linear model's matrices, which our blocks do not have."),
+                      "true P, against q; generalization/in_context/probes.py); 0 for the "
+                      "Bayes-optimal predictor. Our substitute for Ren et al.'s distances of "
+                      "a one-layer linear model's matrices, which our blocks do not have."),
             Table(("run", *(f"{n} {unit}: P / q" for n in lengths)),
                   tuple((run["name"], *(f"{_mean(entry['transition_distance']):.3f} / "
                                         f"{_distance(entry['position_distance'])}"
                                         for entry in run["lengths"]))
                         for run in results["runs"]))]
+    training_rows = []
+    for run in results["runs"]:
+        steps = run["history"][-1]["step"] if run["history"] else 0
+        training_rows.append((run["name"], f"{run['parameters']:,}",
+                              ", ".join(map(str, run["seeds"])), str(steps),
+                              f"{steps * run['samples_per_step']:,}",
+                              f"{run['train_seconds']:.0f} s", f"{run['evaluate_seconds']:.0f} s"))
     blocks += [Heading("Training"),
                Table(("run", "parameters", "seeds", "steps", "samples", "train", "evaluate"),
-                     tuple((run["name"], f"{run['parameters']:,}",
-                            ", ".join(map(str, run["seeds"])),
-                            str(run["history"][-1]["step"] if run["history"] else 0),
-                            f"{(run['history'][-1]['step'] if run['history'] else 0) * run['samples_per_step']:,}",
-                            f"{run['train_seconds']:.0f} s", f"{run['evaluate_seconds']:.0f} s")
-                           for run in results["runs"])),
+                     tuple(training_rows)),
                Image("plots/learning_curves.png", "learning curves"),
                Heading("Residual-stream norms"),
                Paragraph("Mean L2 norm of the residual stream entering each block and leaving "
                          "the last, by token position, over seeds and the sequences of every "
-                         "test length (`evaluation/norms.py`); the dashed line is the end of "
-                         "the longest training sequence."),
+                         "test length (generalization/evaluation/norms.py); the dashed line "
+                         "is the end of the longest training sequence."),
                Image("plots/norms.png", "residual-stream norms")]
     return blocks
 
