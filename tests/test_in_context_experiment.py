@@ -222,3 +222,17 @@ def test_every_bundled_in_context_config_is_valid(path):
     data.get("training", {}).pop("init_from", None)   # a run folder made by the README's order
     config = in_context_from_dict(data, str(path), path.parent, path.stem)
     assert config.variants() and config.test_lengths[-1] > config.train_lengths[1]
+
+
+BUNDLED = sorted((Path(__file__).resolve().parent.parent / "examples" / "reports").rglob(
+    "results.json"))
+
+
+@pytest.mark.parametrize("path", [p for p in BUNDLED if SCHEMA in p.read_text(encoding="utf-8")],
+                         ids=lambda p: p.parent.name)
+def test_every_bundled_in_context_report_is_rebuilt_from_its_results(path, tmp_path):
+    from generalization.in_context.report import write_in_context_report
+
+    (tmp_path / "results.json").write_bytes(path.read_bytes())
+    write_in_context_report(tmp_path)
+    assert (tmp_path / "report.md").read_text() == (path.parent / "report.md").read_text()

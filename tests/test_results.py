@@ -80,7 +80,14 @@ def test_results_round_trip_to_the_same_data() -> None:
     assert Results.from_dict(data).to_dict() == data
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "examples" / "reports").rglob("results.json")),
+def bundled_results(in_context: bool) -> list[Path]:
+    """The bundled results.json files of program-labelled runs, or of in-context runs."""
+    return [path for path in sorted((ROOT / "examples" / "reports").rglob("results.json"))
+            if ('"schema": "rasp-in-context-results/' in path.read_text(encoding="utf-8"))
+            == in_context]
+
+
+@pytest.mark.parametrize("path", bundled_results(in_context=False),
                          ids=lambda path: path.parent.name)
 def test_every_bundled_results_file_loads_and_round_trips(path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
