@@ -115,6 +115,21 @@ def write_config(path: Path, task: str, train: list[int], test: list[int], optio
     return path
 
 
+def test_a_one_family_regression_run_writes_its_results_and_report(tmp_path):
+    """The fast version of the next test: one family, one seed, a few steps."""
+    config = write_config(tmp_path / "reg.toml", "regression", [1, 3], [3, 6], "dim = 2",
+                          "", '["linear"]')
+    invoke("generalize", str(config), "-o", str(tmp_path / "reg"), "--set",
+           "training.seeds=[0]", "--set", "training.steps=10", "--set", "training.eval_every=4")
+    results = json.loads((tmp_path / "reg" / "results.json").read_text())
+    (run,) = results["runs"]
+    assert run["name"] == "rope-linear"
+    assert [check["step"] for check in run["history"]] == [4, 8, 10]
+    assert len(run["lengths"][-1]["by_example"][0]) == 6
+    assert (tmp_path / "reg" / "report.md").is_file()
+
+
+@pytest.mark.slow
 def test_a_regression_run_end_to_end_reports_per_example_losses_beside_ridge(tmp_path):
     config = write_config(tmp_path / "reg.toml", "regression", [1, 4], [4, 8], "dim = 2")
     invoke("generalize", str(config), "-o", str(tmp_path / "reg"))
@@ -149,6 +164,7 @@ def test_a_regression_run_end_to_end_reports_per_example_losses_beside_ridge(tmp
     assert (tmp_path / "reg" / "report.md").read_text() == report
 
 
+@pytest.mark.slow
 def test_an_scb_run_transfers_its_weights_and_curves_plot_both_starts(tmp_path):
     options = "vocab_size = 5\nwindow = 4\nfrom_end = true"
     first = write_config(tmp_path / "scb.toml", "scb", [8, 8], [8, 16], options,
@@ -178,9 +194,17 @@ def test_an_scb_run_transfers_its_weights_and_curves_plot_both_starts(tmp_path):
 
 
 def test_init_from_a_run_of_another_shape_is_one_config_error(tmp_path):
+    """Also the fast version of the transfer test: a start from a saved run."""
     options = "vocab_size = 5\nwindow = 4\nfrom_end = true"
+    short = ["--set", "training.steps=10", "--set", "training.seeds=[0]"]
     invoke("generalize", str(write_config(tmp_path / "a.toml", "scb", [8, 8], [8], options,
-                                          families='["linear"]')), "-o", str(tmp_path / "a"))
+                                          families='["linear"]')), "-o", str(tmp_path / "a"),
+           *short)
+    same = write_config(tmp_path / "same.toml", "scb", [8, 8], [8], options,
+                        'init_from = "a"\n', '["linear"]')
+    invoke("generalize", str(same), "-o", str(tmp_path / "same"), *short)
+    started = json.loads((tmp_path / "same" / "results.json").read_text())["runs"][0]
+    assert started["initialisation"] == "from a seed 0"
     other = write_config(tmp_path / "b.toml", "scb", [8, 8], [8],
                          "vocab_size = 6\nwindow = 4\nfrom_end = true", 'init_from = "a"\n',
                          '["linear"]')

@@ -157,7 +157,9 @@ def _train_and_evaluate(config: InContextConfig, task: Any, name: str,
     clock = time.perf_counter()
     step = 0
     while step < training.steps:
-        count = min(training.steps_per_call, training.steps - step)
+        # A chunk ends at the next check, so that checks fall every `eval_every` steps.
+        count = min(training.steps_per_call, training.steps - step,
+                    training.eval_every - step % training.eval_every)
         batches = [[_training_batch(config, task, model_config, seed, step + k, width)
                     for seed in seeds] for k in range(count)]
         stacked = jax.tree.map(lambda *leaves: np.stack(leaves),
