@@ -83,8 +83,10 @@ def _example_programs() -> list:
         program = rasp.load(path)
         inputs = INPUTS.get(relative, lambda: text("abcd"))
         for sop in program.sops():
-            # The published count's 163-number table makes its batches slow (15 s).
-            marks = pytest.mark.slow if relative == "published/count.rasp" else ()
+            # The published count's 163-number table makes its batches slow (15 s), the
+            # suite's count 6 s; both in the slow run.
+            marks = pytest.mark.slow if relative in ("published/count.rasp",
+                                                     "suite/count.rasp") else ()
             params.append(pytest.param(program, sop, inputs, id=f"{relative}:{sop}",
                                        marks=marks))
     return params
