@@ -133,10 +133,11 @@ def curves_command(run_dirs: list[Path], out: Path) -> int:
                              hint="plot in-context runs and program-labelled runs apart: "
                                   "their losses are not comparable")
     if all(in_context):
-        from generalization.in_context.report import curves_against_samples
+        from generalization.in_context.report import (curves_against_samples,
+                                                      load_in_context_results)
 
-        named_in_context = [(run_dir.name, json.loads((run_dir / "results.json").read_text(
-            encoding="utf-8"))) for run_dir in run_dirs]
+        named_in_context = [(run_dir.name, load_in_context_results(run_dir / "results.json"))
+                            for run_dir in run_dirs]
         write_atomically(out, curves_against_samples(named_in_context))
         print(f"curves: {out}")
         return 0

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import compiler
@@ -47,8 +46,8 @@ from generalization.evaluation.norms import norm_profile
 from generalization.evaluation.predict import evaluate_lengths, generate, predict
 from generalization.models.config import ModelConfig, attention_problem, head_split_problem
 from generalization.models.from_compiled import from_compiled
-from generalization.models.saved import load_learned, save_learned
-from generalization.models.transformer import build_model, count_parameters
+from generalization.models.saved import load_learned, save_learned, start_parameters
+from generalization.models.transformer import count_parameters
 from generalization.reporting import report
 from generalization.reporting.records import plain, read
 from generalization.reporting.results import (SCHEMA, CompiledRecord, Counterexample,
@@ -307,19 +306,12 @@ def transferred_start(config: ExperimentConfig, settings: ModelConfig,
         raise ConfigError(f"{where}: {folder}'s model reads other tokens or writes other "
                           f"classes than this task's", hint="transfer between tasks with one "
                           "vocabulary and one set of outputs", section="training", key="init_from")
-    shapes = jax.eval_shape(lambda: build_model(settings).init(
-        jax.random.key(0), *(np.zeros((1, 2), dtype) for dtype in (np.int32, np.int32, bool))))
-    for module, parameters in shapes.items():
-        for name, shape in parameters.items():
-            there = learned.params.get(module, {}).get(name)
-            if there is None or there.shape != shape.shape:
-                raise ConfigError(
-                    f"{where}: {module}/{name} is {list(shape.shape)} here and "
-                    f"{'absent' if there is None else list(there.shape)} in {folder}'s model",
-                    hint="give [model] the shape of the run it starts from",
-                    section="training", key="init_from")
-    params = {module: {name: jnp.asarray(learned.params[module][name]) for name in parameters}
-              for module, parameters in shapes.items()}
+    try:
+        params = start_parameters(settings, learned.params)
+    except ValueError as mismatch:
+        raise ConfigError(f"{where}: {mismatch} in {folder}'s model",
+                          hint="give [model] the shape of the run it starts from",
+                          section="training", key="init_from") from None
     return params, f"from {folder.name} seed {seed}"
 
 

@@ -54,6 +54,7 @@ FILES = {
     "ic_alibi.toml": '[task]\nin_context = "lds"\ntrain_lengths = [1, 4]\n'
                      'test_lengths = [4, 8]\n[model]\npositions = ["alibi"]\n'
                      '[compare]\nattention = ["softmax", "mesa"]\n',
+    "ic_run/results.json": json.dumps({"schema": "rasp-in-context-results/1"}),
     "run/results.json": "{",
     "broken_key/results.json": json.dumps({"schema": "rasp-generalization/1"}),
     "bad_grid.toml": f'experiments = ["{QUICK}"]\n[grid]\nwidht = [16]\n',
@@ -160,6 +161,7 @@ BAD = [
     (["generalize", "ic_option.toml"], "[task.options] vocab: the `scb` task has no option"),
     (["generalize", "ic_alibi.toml"], "[compare] attention: 'alibi' is a bias on softmax"),
     (["generalize", "ic_task.toml", "--steps", "5"], "--steps only go with a .rasp file"),
+    (["report", "ic_run"], "ic_run/results.json: name: missing"),
     # rasp sweep
     (["sweep", SWEEP, "-o", "file.txt"], "output folder file.txt: is a file, not a folder"),
     (["sweep", "missing.toml"], "missing.toml: no such file"),

@@ -38,11 +38,12 @@ import numpy as np
 
 from generalization.config.experiment import ModelSection, apply_sets, is_in_context
 from generalization.models.config import ModelConfig, attention_families, attention_problem
-from generalization.settings import (Checked, Invalid, Table, positive_int,
-                                     read_toml, safe_name, setting, show, string)
+from generalization.settings import (Checked, Invalid, Table, positive_int, read_toml,
+                                     safe_name, setting, show, string, table)
 from generalization.tasks.in_context import (IN_CONTEXT_TASKS, SparseContextualBigram,
                                              make_in_context_task)
 from generalization.tasks.samplers.base import SamplerError
+from generalization.tasks.task import length_range
 from generalization.training.config import TrainConfig
 from rasp.errors import did_you_mean
 
@@ -51,16 +52,6 @@ from rasp.errors import did_you_mean
 # short; a rerun skips finished runs).
 UNUSED_TRAINING_KEYS = ("fit_threshold", "fitted_seeds", "max_seeds", "bucket_padding",
                         "bucket_steps", "checkpoint_every")
-
-
-def length_pair(value: Any) -> tuple[int, int]:
-    """[lo, hi] with 1 <= lo <= hi."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2 or \
-            not all(isinstance(v, int) and not isinstance(v, bool) for v in value) or \
-            not 1 <= value[0] <= value[1]:
-        raise Invalid(f"must be [lo, hi] with 1 <= lo <= hi, got {show(value)}",
-                      hint="e.g. train_lengths = [1, 20]")
-    return tuple(value)
 
 
 def length_list(value: Any) -> tuple[int, ...]:
@@ -87,7 +78,7 @@ class InContextConfig(Checked):
     name: str = setting(rule=safe_name)
     task_name: str = setting(rule=string)
     options: dict = setting(rule=dict)
-    train_lengths: tuple[int, int] = setting(rule=length_pair)
+    train_lengths: tuple[int, int] = setting(rule=length_range)
     test_lengths: tuple[int, ...] = setting(rule=length_list)
     model: ModelSection = setting()
     compare: tuple[str, ...] = setting()         # attention families, one run each
@@ -170,12 +161,12 @@ def in_context_from_dict(data: dict[str, Any], source: str, base: Path,
         raise task_table.error("in_context", f"unknown in-context task {show(task_name)}",
                                did_you_mean(task_name, IN_CONTEXT_TASKS) or
                                f"tasks: {', '.join(IN_CONTEXT_TASKS)}")
-    options = task_table.get("options", {}, _table_data)
+    options = task_table.get("options", {}, table)
     try:
         task = make_in_context_task(task_name, options)
     except SamplerError as error:
         raise task_table.error(error.key, error.message, error.hint, "task.options") from None
-    train_lengths = task_table.get("train_lengths", rule=length_pair)
+    train_lengths = task_table.get("train_lengths", rule=length_range)
     test_lengths = task_table.get("test_lengths", rule=length_list)
     task_table.finish()
     shortest = getattr(task, "window", 1)
@@ -219,12 +210,6 @@ def in_context_from_dict(data: dict[str, Any], source: str, base: Path,
     top.finish()
     return InContextConfig(name, task_name, dict(options), train_lengths, test_lengths, model,
                            compare, training, evaluation, path)
-
-
-def _table_data(value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise Invalid(f"must be a table, got {show(value)}", hint="write [task.options]")
-    return value
 
 
 def _integer_here(value: Any) -> int:

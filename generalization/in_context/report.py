@@ -24,13 +24,37 @@ from generalization.reporting.document import (Heading, Image, Paragraph, Table,
                                                to_html, to_markdown)
 from generalization.reporting.plots import plot_norm_records, png_bytes
 from generalization.reporting.results import NormRecord
+from rasp.errors import RaspValueError
 from rasp.files import write_atomically
+
+
+# The keys a report reads, at the top level and in each run (results_schema.md).
+REQUIRED_KEYS = ("name", "config", "task", "created", "device", "seconds", "runs")
+REQUIRED_RUN_KEYS = ("name", "attention", "parameters", "seeds", "initialisation",
+                     "samples_per_step", "train_seconds", "evaluate_seconds", "history",
+                     "lengths", "norms")
+
+
+def load_in_context_results(path: Path) -> dict[str, Any]:
+    """An in-context results.json, its keys checked; `RaspValueError` naming the file and the
+    first missing key."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RaspValueError(f"{path}: cannot read ({error})") from None
+    missing = [key for key in REQUIRED_KEYS if key not in results]
+    missing += [f"runs[{index}].{key}" for index, run in enumerate(results.get("runs") or [])
+                for key in REQUIRED_RUN_KEYS if not isinstance(run, dict) or key not in run]
+    if missing or not results["runs"]:
+        raise RaspValueError(f"{path}: {missing[0] if missing else 'runs'}: missing",
+                             hint="restore the file, or rerun `rasp generalize` on its config")
+    return results
 
 
 def write_in_context_report(run_dir: str | Path) -> list[Path]:
     """Rebuild report.md, report.html and plots/*.png of an in-context run folder."""
     run_dir = Path(run_dir)
-    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    results = load_in_context_results(run_dir / "results.json")
     images = {"plots/loss.png": plot_loss(results),
               "plots/learning_curves.png": curves_against_samples([("", results)]),
               "plots/norms.png": plot_norm_records(results["name"], [

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from generalization import streams
@@ -47,7 +46,7 @@ from generalization.in_context.probes import (constant_sequences, position_dista
                                               transition_distance)
 from generalization.models.config import ModelConfig
 from generalization.models.positions import position_ids
-from generalization.models.saved import load_learned, save_learned
+from generalization.models.saved import load_learned, save_learned, start_parameters
 from generalization.models.transformer import build_model, count_parameters
 from generalization.reporting.results import NormRecord
 from generalization.settings import ConfigError
@@ -240,22 +239,12 @@ def _start(config: InContextConfig, name: str, model_config: ModelConfig) -> tup
                           section="training", key="init_from")
     seed = json.loads(description.read_text(encoding="utf-8"))["seeds"][0]
     learned = load_learned(folder, name, seed)
-    ids = np.zeros((1, 2), np.int32)
-    tokens = np.zeros((1, 2, model_config.input_dim), np.float32) if model_config.input_dim \
-        else ids
-    shapes = jax.eval_shape(lambda: build_model(model_config).init(
-        jax.random.key(0), tokens, ids, ids == 0))
-    for module, parameters in shapes.items():
-        for parameter, shape in parameters.items():
-            there = learned.params.get(module, {}).get(parameter)
-            if there is None or there.shape != shape.shape:
-                raise ConfigError(
-                    f"{where}: {module}/{parameter} is {list(shape.shape)} here and "
-                    f"{'absent' if there is None else list(there.shape)} in {folder}'s model",
-                    hint="give [model] and the task the shape of the run it starts from",
-                    section="training", key="init_from")
-    params = {module: {p: jnp.asarray(learned.params[module][p]) for p in parameters}
-              for module, parameters in shapes.items()}
+    try:
+        params = start_parameters(model_config, learned.params)
+    except ValueError as mismatch:
+        raise ConfigError(f"{where}: {mismatch} in {folder}'s model",
+                          hint="give [model] and the task the shape of the run it starts from",
+                          section="training", key="init_from") from None
     return params, f"from {folder.name} seed {seed}"
 
 

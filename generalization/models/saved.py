@@ -81,3 +81,27 @@ def load_learned(run_dir: str | Path, positions: str, seed: int) -> LearnedModel
         params.setdefault(module, {})[name] = value
     encoding = Encoding(description["vocab"], description["classes"])
     return LearnedModel(ModelConfig(**description["config"]), params, encoding)
+
+
+def start_parameters(config: ModelConfig, saved: dict[str, dict[str, np.ndarray]]) -> dict:
+    """`saved` parameters (one seed's, as `load_learned` gives them) as the starting point of a
+    model of `config`: every parameter the model has, as a JAX array. Raises `ValueError`
+    naming the first parameter that `saved` lacks or holds in another shape, as
+    "block_0/mlp_in/w is [64, 256] here and [32, 128]" (the caller says where "there" is)."""
+    import jax                      # JAX only when a run starts from saved weights
+    import jax.numpy as jnp
+
+    from generalization.models.transformer import build_model
+
+    ids = np.zeros((1, 2), np.int32)
+    tokens = np.zeros((1, 2, config.input_dim), np.float32) if config.input_dim else ids
+    shapes = jax.eval_shape(lambda: build_model(config).init(jax.random.key(0), tokens, ids,
+                                                             ids == 0))
+    for module, parameters in shapes.items():
+        for name, shape in parameters.items():
+            there = saved.get(module, {}).get(name)
+            if there is None or there.shape != shape.shape:
+                raise ValueError(f"{module}/{name} is {list(shape.shape)} here and "
+                                 f"{'absent' if there is None else list(there.shape)}")
+    return {module: {name: jnp.asarray(saved[module][name]) for name in parameters}
+            for module, parameters in shapes.items()}
