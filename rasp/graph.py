@@ -45,6 +45,13 @@ def new_table() -> NodeTable:
     return weakref.WeakValueDictionary(_base_table)
 
 
+def may_label(node: "Node") -> bool:
+    """Whether a variable assigned now may name `node`: one built in the current table, not a
+    primitive or library node that every workspace shares (a workspace naming `indices` `out`
+    would otherwise rename it in every other program's messages)."""
+    return not node.shared or _current_table.get() is _base_table
+
+
 @contextlib.contextmanager
 def interning(table: NodeTable) -> Iterator[None]:
     """Build nodes into `table` within the block."""
@@ -67,7 +74,7 @@ def _key_of(value: Any) -> Any:
 class Node:
     """A node of the computation graph. Create nodes with `make`, never directly."""
 
-    __slots__ = ("id", "params", "children", "span", "label", "__weakref__")
+    __slots__ = ("id", "params", "children", "span", "label", "shared", "__weakref__")
     is_selector = False
 
     id: int
@@ -75,6 +82,7 @@ class Node:
     children: tuple["Node", ...]
     span: Span
     label: Optional[str]
+    shared: bool                 # built in the base table, which every workspace shares
 
     @classmethod
     def make(cls, params: tuple, children: tuple["Node", ...], span: Span = NO_SPAN):
@@ -88,6 +96,7 @@ class Node:
             node.children = children
             node.span = span
             node.label = None
+            node.shared = table is _base_table
             table[key] = node
         return node
 

@@ -109,7 +109,7 @@ class Scope:
         return names
 
     def set(self, name: str, value: Any) -> None:
-        if isinstance(value, graph.Node) and value.label is None:
+        if isinstance(value, graph.Node) and value.label is None and graph.may_label(value):
             value.label = name
         self.variables[name] = value
 

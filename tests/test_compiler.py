@@ -691,6 +691,14 @@ def test_refusal_points_into_the_compiled_program_even_if_another_built_the_same
     assert "_flip" not in error.message
 
 
+def test_a_name_one_program_gives_a_primitive_does_not_rename_it_in_another():
+    first = rasp.loads("out = indices;\nwhere = length - indices;", filename="first.rasp")
+    error = refusal("x = aggregate(select(indices, length - indices - 1, ==), tokens);",
+                    "x", "ab", 4, causal=True)
+    assert first.sops() == ["out", "where"]
+    assert "`select(indices, " in error.message and "out" not in error.message
+
+
 def test_compiling_the_same_program_twice_gives_identical_weights():
     # tracr labels expressions `name_<process-wide counter>` and sorts the residual by label
     program = rasp.load(EXAMPLES_DIR / "sort.rasp")
