@@ -110,12 +110,13 @@ def test_mesa_in_float32_stays_within_1e_4_of_float64_up_to_512_positions(form):
     assert error.max() < 1e-4, error.max()
 
 
-def test_mesa_tends_to_lambda_times_linear_attention_as_lambda_vanishes():
+@pytest.mark.parametrize("form", [attention.mesa_attention, attention.mesa_attention_recurrent])
+def test_mesa_tends_to_lambda_times_linear_attention_as_lambda_vanishes(form):
     q, k, v = random_qkv(3)
     mask = padding_mask()
     lam = np.array([1e-7, 1e-7])
     with jax.enable_x64(True):
-        mesa = np.asarray(attention.mesa_attention(q, k, v, mask, True, jnp.asarray(lam)))
+        mesa = np.asarray(form(q, k, v, mask, True, jnp.asarray(lam)))
         linear = np.asarray(attention.linear_attention(q, k, v, mask, True))
     np.testing.assert_allclose(mesa / 1e-7, linear, rtol=1e-5, atol=1e-5)
 
@@ -136,6 +137,8 @@ FAMILIES = {
         q, k, v, mask, causal, normalise=True),
     "mesa": lambda q, k, v, mask, causal: attention.mesa_attention(q, k, v, mask, causal,
                                                                    jnp.asarray(LAM)),
+    "mesa recurrent (the model's)": lambda q, k, v, mask, causal:
+        attention.mesa_attention_recurrent(q, k, v, mask, causal, jnp.asarray(LAM)),
 }
 
 

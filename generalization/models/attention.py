@@ -29,10 +29,11 @@ for linear; cumulative sums of k k^T and v k^T and one solve per position for me
 recurrent one, a `lax.scan` over positions carrying the state (the sums of v k^T for linear;
 for mesa also R_t = (K_t^T K_t + I/lambda)^(-1), updated by Sherman-Morrison:
 R_t = R_(t-1) - R_(t-1) k_t k_t^T R_(t-1) / (1 + k_t^T R_(t-1) k_t), from R_0 = lambda I).
-The model uses the parallel forms (no sequential loop over T, so XLA computes them in a few
-large operations); the recurrent forms are the reference the tests hold them to and the form a
-streaming decoder would use. A padded position contributes k = v = 0, which leaves both states
-unchanged.
+The model uses the parallel form of linear attention (no sequential loop over T, so XLA
+computes it in a few large operations) and the recurrent form of mesa, as the authors' code
+does: the parallel form's batched d x d solves, forward and backward, measured 3-4x slower on a
+2-core CPU than the scan (`bench/bench_attention.py`, which prints the ratio; not measured on
+a GPU). A padded position contributes k = v = 0, which leaves both states unchanged.
 """
 
 from __future__ import annotations
@@ -134,28 +135,32 @@ def mesa_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, ca
 def mesa_attention_recurrent(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array,
                              causal: bool, lam: jax.Array) -> jax.Array:
     """The mesa layer, recurrent form: a scan carrying R_t = A_t^(-1) (Sherman-Morrison, from
-    R_0 = lambda I) and B_t; o_t = B_t R_t q_t."""
+    R_0 = lambda I) and B_t; o_t = B_t (R_t q_t), computed inside the scan when causal (so no
+    [T, B, H, d, d] stack of states is kept for the output), from the final state otherwise."""
     real = mask[:, :, None, None].astype(q.dtype)
     k, v = k * real, v * real
     batch, _, heads, size = q.shape
 
     def absorb(carry, inputs):
         inverse, cross = carry
-        k_t, v_t = inputs
+        k_t, v_t, q_t = inputs
         rk = jnp.einsum("bhde,bhe->bhd", inverse, k_t)
         denominator = 1.0 + jnp.einsum("bhd,bhd->bh", k_t, rk)
         inverse = inverse - jnp.einsum("bhd,bhe->bhde", rk, rk) / denominator[..., None, None]
         cross = cross + jnp.einsum("bhd,bhe->bhde", v_t, k_t)
-        return (inverse, cross), (inverse, cross)
+        if not causal:
+            return (inverse, cross), None
+        return (inverse, cross), jnp.einsum("bhde,bhe->bhd", cross,
+                                            jnp.einsum("bhde,bhe->bhd", inverse, q_t))
 
     start = (jnp.broadcast_to(lam[:, None, None] * jnp.eye(size, dtype=q.dtype),
                               (batch, heads, size, size)),
              jnp.zeros((batch, heads, size, size), q.dtype))
-    final, (inverses, crosses) = jax.lax.scan(absorb, start, (_time_major(k), _time_major(v)))
+    (inverse, cross), out = jax.lax.scan(absorb, start, (_time_major(k), _time_major(v),
+                                                         _time_major(q)))
     if not causal:
-        inverse, cross = final
         return jnp.einsum("bhde,bhef,bthf->bthd", cross, inverse, q)
-    return jnp.einsum("tbhde,tbhef,bthf->bthd", crosses, inverses, q)
+    return jnp.moveaxis(out, 0, 1)
 
 
 def unit_norm(x: jax.Array) -> jax.Array:

@@ -84,7 +84,8 @@ class SelfAttention(hk.Module):
             # lambda = softplus(raw) > 0 per head, 1 at initialisation as in the authors' code.
             raw = hk.get_parameter("lambda_raw", (heads,), init=hk.initializers.Constant(
                 MESA_LAMBDA_RAW_INIT))
-            out = attention.mesa_attention(q, k, v, mask, config.causal, jax.nn.softplus(raw))
+            out = attention.mesa_attention_recurrent(q, k, v, mask, config.causal,
+                                                     jax.nn.softplus(raw))
         else:
             bias = pos.alibi_bias(positions, heads, config.causal) \
                 if config.positions == "alibi" else None
