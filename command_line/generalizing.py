@@ -18,6 +18,9 @@ from typing import Any, Optional
 from generalization.config import ExperimentConfig, load_config, quick_config
 from generalization.experiment import run_experiment
 from generalization.in_context import InContextConfig, is_in_context, load_in_context_config
+from generalization.in_context.report import (curves_against_samples, is_in_context_results,
+                                               load_in_context_results,
+                                               write_in_context_report)
 from generalization.reporting.document import percent
 from generalization.reporting.plots import plot_runs_against_samples
 from generalization.reporting.report import write_report
@@ -80,17 +83,6 @@ def _reject_quick_options(target: Path, quick: dict[str, Optional[str]],
                              hint="change a config's settings with --set section.key=value")
 
 
-def _is_in_context_run(run_dir: Path) -> bool:
-    """Whether a run folder's results.json is an in-context experiment's."""
-    from generalization.in_context.run import SCHEMA
-
-    try:
-        data = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("schema") == SCHEMA
-
-
 def report_command(run_dir: Path) -> int:
     """Rebuild a run's report, or the study page of a sweep's output folder (it has sweep.json
     and no results.json of its own)."""
@@ -99,12 +91,9 @@ def report_command(run_dir: Path) -> int:
             f"{run_dir}: holds neither results.json (a run's) nor sweep.json (a sweep's)",
             hint="pass the folder that `rasp generalize -o` or `rasp sweep -o` wrote")
     if not (run_dir / "results.json").is_file():
-        study, _, _ = write_study(run_dir)
-        print(f"study: {study} (also study.html, plots/study.png)")
+        print(f"study: {write_study(run_dir)[0]} (also study.html, plots/)")
         return 0
-    if _is_in_context_run(run_dir):
-        from generalization.in_context.report import write_in_context_report
-
+    if is_in_context_results(run_dir / "results.json"):
         write_in_context_report(run_dir)
         print(f"report: {run_dir / 'report.md'} (also report.html, plots/)")
         return 0
@@ -126,16 +115,13 @@ def curves_command(run_dirs: list[Path], out: Path) -> int:
         if not (run_dir / "results.json").is_file():
             raise RaspValueError(f"{run_dir}: no results.json here",
                                  hint="pass folders that `rasp generalize -o` wrote")
-    in_context = [_is_in_context_run(run_dir) for run_dir in run_dirs]
+    in_context = [is_in_context_results(run_dir / "results.json") for run_dir in run_dirs]
     if any(in_context) and not all(in_context):
         raise RaspValueError(f"{run_dirs[in_context.index(False)]}: not an in-context run, "
                              f"and {run_dirs[in_context.index(True)]} is one",
                              hint="plot in-context runs and program-labelled runs apart: "
                                   "their losses are not comparable")
     if all(in_context):
-        from generalization.in_context.report import (curves_against_samples,
-                                                      load_in_context_results)
-
         named_in_context = [(run_dir.name, load_in_context_results(run_dir / "results.json"))
                             for run_dir in run_dirs]
         write_atomically(out, curves_against_samples(named_in_context))

@@ -23,7 +23,11 @@ failed), folder, seconds and the exact-match summary of each positional encoding
 backend ran the sweep (`local` or `ray ADDRESS`), on how many CPUs, and the wall time of this
 invocation so far. Once every run has ended the sweep writes its study page
 (`reporting.study.write_study`: compiled complexity against generalization, beside the sweep
-file's published outcomes).
+file's published outcomes, and the in-context runs' losses beside their baselines).
+
+An in-context experiment's run (`generalization.in_context`) is one `run_in_context` into its
+folder, skipped and recorded as every other; its summary in sweep.json is, per (encoding,
+attention family) run, the mean loss over seeds and the baseline's at each test length.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ import jax
 from generalization.config.experiment import ExperimentConfig
 from generalization.config.sweep import Sweep, SweepRun, load_sweep
 from generalization.experiment import run_experiment
+from generalization.in_context.config import InContextConfig
+from generalization.in_context.report import load_in_context_results
+from generalization.in_context.run import run_in_context
 from generalization.reporting.results import (SWEEP_SCHEMA, Machine, Results, SweepEntry,
                                               SweepRecord, load_results)
 from generalization.reporting.study import write_study
@@ -119,7 +126,7 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
     return summary
 
 
-def run_one(config: ExperimentConfig, run_dir: Path) -> SweepEntry:
+def run_one(config: ExperimentConfig | InContextConfig, run_dir: Path) -> SweepEntry:
     """A worker's job: run one experiment, recording a failure in the run's folder instead of
     raising, so that the parent gets a result for every run. Returns its `sweep.json` entry."""
     started = time.perf_counter()
@@ -127,8 +134,13 @@ def run_one(config: ExperimentConfig, run_dir: Path) -> SweepEntry:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         with open(run_dir / "log.txt", "a", encoding="utf-8") as log_file:
-            results = run_experiment(config, run_dir, progress=False,
-                                     log=lambda line: print(line, file=log_file, flush=True))
+            def log(line: str) -> None:
+                print(line, file=log_file, flush=True)
+
+            if isinstance(config, InContextConfig):
+                summary = _in_context_summary(run_in_context(config, run_dir, log=log))
+            else:
+                summary = _summary(run_experiment(config, run_dir, progress=False, log=log))
     except Exception as error:  # any failure of one run must not stop the sweep
         write_atomically(error_file, traceback.format_exc())
         return _entry("failed", run_dir, time.perf_counter() - started,
@@ -137,7 +149,7 @@ def run_one(config: ExperimentConfig, run_dir: Path) -> SweepEntry:
     error_file.unlink(missing_ok=True)   # an earlier failure of this run is now history
     write_atomically(run_dir / MARKER,
                      json.dumps({"config": config.to_dict(), "seconds": seconds}) + "\n")
-    return _entry("done", run_dir, seconds, summary=_summary(results))
+    return _entry("done", run_dir, seconds, summary=summary)
 
 
 # ------------------------------------------------------------------------------ executors
@@ -243,7 +255,8 @@ def _finished(run: SweepRun, run_dir: Path) -> SweepEntry | None:
     recorded = json.loads(marker.read_text(encoding="utf-8"))
     if recorded.get("config") != run.config.to_dict():
         return None
-    summary = _summary(load_results(results))
+    summary = _in_context_summary(load_in_context_results(results)) \
+        if isinstance(run.config, InContextConfig) else _summary(load_results(results))
     return _entry("skipped", run_dir, recorded["seconds"], summary=summary)
 
 
@@ -267,6 +280,16 @@ def _summary(results: Results) -> list[dict[str, Any]]:
     return [{"positions": row.positions, "seeds": row.seeds, "fitted": row.fitted,
              "exact_match": {stats.label: stats.exact_match_mean for stats in row.ranges}}
             for row in summary_table(results)]
+
+
+def _in_context_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per (encoding, attention family) run: its name, and at each test length the mean loss
+    over seeds and the baseline's (the keys are the lengths, as JSON keys are strings)."""
+    return [{"run": run["name"], "seeds": len(run["seeds"]),
+             "loss": {str(entry["length"]): sum(entry["loss"]) / len(entry["loss"])
+                      for entry in run["lengths"]},
+             "baseline": {str(entry["length"]): entry["baseline"] for entry in run["lengths"]}}
+            for run in results["runs"]]
 
 
 def _write_summary(sweep: Sweep, out_dir: Path, entries: dict[str, SweepEntry],

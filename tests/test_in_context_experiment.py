@@ -213,14 +213,6 @@ def test_init_from_a_run_of_another_shape_is_one_config_error(tmp_path):
     assert "[training] init_from: head/b is [6] here and [5]" in result.stderr
 
 
-def test_a_sweep_cannot_take_an_in_context_config(tmp_path):
-    config = write_config(tmp_path / "reg.toml", "lds", [1, 4], [4], "dim = 2")
-    sweep = tmp_path / "sweep.toml"
-    sweep.write_text(f'experiments = ["{config}"]\n[grid]\nwidth = [16]\n', encoding="utf-8")
-    result = CliRunner().invoke(app, ["sweep", str(sweep), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
-
-
 def test_the_probes_give_zero_for_the_bayes_predictor_and_more_for_a_uniform_guess():
     from generalization.in_context.probes import (constant_sequences, position_distance,
                                                   transition_distance)

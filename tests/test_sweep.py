@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pytest
 
 import rasp
 from generalization.config import load_sweep
+from generalization.reporting.study import write_study
 from generalization.sweep import MARKER, run_sweep
 from test_cli import assert_one_error_line, rasp as run_rasp
 
@@ -71,6 +73,32 @@ generalizes = true
 source = "a paper"
 """
 
+# A tiny in-context experiment (generalization/in_context): the linear dynamical system.
+IN_CONTEXT = """
+name = "ic"
+[task]
+in_context = "lds"
+train_lengths = [1, 4]
+test_lengths = [4, 6]
+[task.options]
+dim = 2
+[model]
+layers = 1
+heads = 1
+width = 8
+positions = ["rope"]
+[compare]
+attention = ["linear"]
+[training]
+steps = 10
+warmup_steps = 2
+seeds = [0]
+eval_every = 5
+eval_batch_size = 32
+[evaluation]
+examples_per_length = 16
+"""
+
 DONE = ["copy-width=16-seeds=0", "copy-width=16-seeds=1"]
 FAILED = ["copy-width=15-seeds=0", "copy-width=15-seeds=1"]
 
@@ -78,6 +106,7 @@ FAILED = ["copy-width=15-seeds=0", "copy-width=15-seeds=1"]
 def write_sweep(folder: Path, sweep: str = SWEEP) -> Path:
     (folder / "experiments").mkdir(parents=True, exist_ok=True)
     (folder / "experiments" / "tiny.toml").write_text(TINY, encoding="utf-8")
+    (folder / "experiments" / "ic.toml").write_text(IN_CONTEXT, encoding="utf-8")
     (folder / "sweep.toml").write_text(sweep, encoding="utf-8")
     return folder / "sweep.toml"
 
@@ -145,6 +174,45 @@ def test_a_rerun_skips_finished_runs_without_retraining(finished_sweep):
     assert [again["runs"][name]["status"] for name in FAILED] == ["failed", "failed"]
 
 
+def test_a_sweep_crosses_in_context_experiments_with_its_grid(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, 'experiments = ["experiments/ic.toml"]\n'
+                                             '[grid]\nseeds = [[0], [1]]\nwidth = [8, 16]'))
+    assert [run.name for run in sweep.runs] == ["ic-seeds=0-width=8", "ic-seeds=0-width=16",
+                                                 "ic-seeds=1-width=8", "ic-seeds=1-width=16"]
+    assert [(run.config.training.seeds, run.config.model.width) for run in sweep.runs] == \
+        [((0,), 8), ((0,), 16), ((1,), 8), ((1,), 16)]
+
+
+def test_a_sweep_runs_in_context_experiments_beside_others_and_reports_them_apart(tmp_path):
+    sweep = write_sweep(tmp_path, 'experiments = ["experiments/tiny.toml", '
+                                  '"experiments/ic.toml"]\n[overrides]\nsteps = 10')
+    first = run_sweep(sweep, tmp_path / "out", workers=2, log=lambda line: None).to_dict()
+    assert first["counts"] == {"done": 2, "skipped": 0, "failed": 0, "pending": 0}
+    [row] = first["runs"]["ic"]["summary"]
+    assert row["run"] == "rope-linear" and row["seeds"] == 1
+    assert set(row["loss"]) == set(row["baseline"]) == {"4", "6"}
+    stored = json.loads((tmp_path / "out" / "runs" / "ic" / "results.json").read_text())
+    assert stored["runs"][0]["history"][-1]["step"] == 10
+    assert row["loss"]["6"] == pytest.approx(np.mean(stored["runs"][0]["lengths"][1]["loss"]))
+    study = (tmp_path / "out" / "study.md").read_text(encoding="utf-8")
+    assert "ranked by compiled complexity" in study and "| copy " in study
+    [line] = [line for line in study.splitlines() if "runs/ic/report.html" in line]
+    assert "rope-linear" in line and f"{row['baseline']['6']:.4g}" in line
+    again = run_sweep(sweep, tmp_path / "out", workers=2, log=lambda line: None).to_dict()
+    assert again["runs"]["ic"]["status"] == "skipped"
+    assert again["runs"]["ic"]["summary"] == first["runs"]["ic"]["summary"]
+    # A sweep of in-context runs only: their section, no ranking by complexity, no scatter.
+    only = tmp_path / "only"
+    shutil.copytree(tmp_path / "out", only, ignore=shutil.ignore_patterns("plots"))
+    record = json.loads((only / "sweep.json").read_text())
+    record["runs"] = {"ic": record["runs"]["ic"]}
+    (only / "sweep.json").write_text(json.dumps(record))
+    [page, _] = write_study(only)
+    study = page.read_text(encoding="utf-8")
+    assert "In-context experiments" in study and "compiled complexity" not in study
+    assert not (only / "plots" / "study.png").exists()
+
+
 @pytest.mark.slow
 def test_a_run_whose_config_changed_is_not_skipped_but_refuses_its_old_checkpoints(tmp_path):
     one_run = 'experiments = ["experiments/tiny.toml"]\n[overrides]\nsteps = {}'
@@ -182,6 +250,12 @@ def test_a_run_whose_config_changed_is_not_skipped_but_refuses_its_old_checkpoin
      "[published.copy] generalizes"),
     ('experiments = ["experiments/tiny.toml"]\n[published.copy]\ngeneralizes = true\nsrc = ""',
      "[published.copy] src"),
+    ('experiments = ["experiments/ic.toml"]\n[published.ic]\ngeneralizes = true',
+     "[published.ic]"),
+    ('experiments = ["experiments/ic.toml"]\n[search]\nwidth = [8, 16]', "[search]"),
+    ('experiments = ["experiments/ic.toml"]\n[grid]\nfit_threshold = [0.9]',
+     "[grid] fit_threshold"),
+    ('experiments = ["experiments/ic.toml"]\n[grid]\nsampler = ["unique"]', "[grid] sampler"),
 ])
 def test_bad_sweep_files_are_rejected_naming_the_file_and_key(tmp_path, sweep, named):
     path = write_sweep(tmp_path, sweep)

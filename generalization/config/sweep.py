@@ -27,6 +27,13 @@ A sweep file lists experiment configs and the settings to cross them with:
 
 `rasp sweep SWEEP.toml --set training.steps=200` adds an override for every run.
 
+An experiment may be an in-context config (`generalization.in_context.config`, a [task] that
+names `in_context`): its runs cross the grid as any other's, each one `rasp generalize` run
+of every (encoding, attention family) pair of the config. The keys it takes are those its
+file takes ([model], [training] but the fit and bucket keys, `examples_per_length`,
+`train_lengths`, `test_lengths`); it has no exact match, so no [published] outcome and no
+[search] (whose selection counts fitted seeds) apply to it.
+
 A key of [grid] or [overrides] is a key of an experiment config's [model], [training] or
 [evaluation] section, or one of VARIABLE_TASK_KEYS of its [task] section
 (`sampler = "unique"` is short for `sampler = {name = "unique"}`). Each experiment x grid
@@ -47,6 +54,8 @@ from typing import Any, Sequence
 from generalization.config.experiment import (SECTION_OF, VARIABLE_TASK_KEYS, ExperimentConfig,
                                               config_from_dict, is_in_context, load_config,
                                               parse_set, set_setting)
+from generalization.in_context.config import (InContextConfig, in_context_from_dict,
+                                              load_in_context_config)
 from generalization.settings import (Checked, ConfigError, Invalid, Table, boolean, number,
                                           one_of, optional, read_toml, safe_name, setting, text)
 from rasp.errors import did_you_mean
@@ -85,7 +94,7 @@ class SweepRun:
 
     name: str
     experiment: Path
-    config: ExperimentConfig
+    config: ExperimentConfig | InContextConfig
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,12 @@ def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
                                     "[grid]: the selection picks one configuration per task "
                                     "and positional encoding",
                         "move the other [grid] keys to [search] or to another sweep")
+    in_context = [config.name for _, config in experiments
+                  if isinstance(config, InContextConfig)]
+    if search and in_context:
+        raise top.error("[search]", f"`{in_context[0]}` is an in-context experiment, and a "
+                                    f"[search] selects by fitted seeds, which it does not have",
+                        "sweep in-context experiments with [grid] in a sweep of their own")
     varied = {**grid, **search}
     runs = [_build_run(top, experiment, config, point, overrides)
             for experiment, config in experiments
@@ -147,13 +162,15 @@ def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
     if duplicates:
         raise top.error("experiments", f"two runs are both named `{duplicates[0]}`",
                         "give the experiments different `name`s")
-    published = _published(top.sub("published", {}), {run.config.name for run in runs})
+    published = _published(top.sub("published", {}), {run.config.name for run in runs},
+                           set(in_context))
     note = top.get("note", "", text)
     top.finish()
     return Sweep(name, path, tuple(runs), published, note, tuple(search), selection)
 
 
-def _experiments(top: Table, base: Path) -> list[tuple[Path, ExperimentConfig]]:
+def _experiments(top: Table, base: Path
+                 ) -> list[tuple[Path, ExperimentConfig | InContextConfig]]:
     """The listed experiment configs, loaded (paths are relative to the sweep file)."""
     value = top.get("experiments", None)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
@@ -162,12 +179,10 @@ def _experiments(top: Table, base: Path) -> list[tuple[Path, ExperimentConfig]]:
     loaded = []
     for entry in value:
         path = (base / entry).resolve()
-        if path.is_file() and is_in_context(read_toml(path)):
-            raise top.error("experiments", f"{entry}: is an in-context config, which sweeps do "
-                            f"not run yet", "run it with `rasp generalize`; its [compare] "
-                            "section crosses attention families")
+        load = load_in_context_config if path.is_file() and is_in_context(read_toml(path)) \
+            else load_config
         try:
-            loaded.append((path, load_config(path)))
+            loaded.append((path, load(path)))
         except ConfigError as error:
             raise top.error("experiments", f"{entry}: {error.located()}", error.hint) from None
     return loaded
@@ -189,10 +204,16 @@ def _settings(table: Table, in_grid: bool, skip: tuple[str, ...] = ()) -> dict[s
     return settings
 
 
-def _published(table: Table, experiments: set[str]) -> dict[str, PublishedOutcome]:
-    """The [published.<experiment>] tables, each naming an experiment of the sweep."""
+def _published(table: Table, experiments: set[str],
+               in_context: set[str]) -> dict[str, PublishedOutcome]:
+    """The [published.<experiment>] tables, each naming a program-labelled experiment of the
+    sweep (an outcome is an exact match, which `in_context` experiments do not measure)."""
     published = {}
     for experiment, outcome in table.data.items():
+        if experiment in in_context:
+            raise table.error(experiment, "is an in-context experiment: a published outcome "
+                              "is an exact match, which it does not measure",
+                              "remove this table; its report sets losses beside the baseline")
         if experiment not in experiments:
             raise table.error(experiment, "not the name of an experiment of this sweep",
                               did_you_mean(experiment, experiments) or
@@ -204,15 +225,16 @@ def _published(table: Table, experiments: set[str]) -> dict[str, PublishedOutcom
     return published
 
 
-def _build_run(top: Table, experiment: Path, config: ExperimentConfig,
+def _build_run(top: Table, experiment: Path, config: ExperimentConfig | InContextConfig,
                point: dict[str, Any], overrides: dict[str, Any]) -> SweepRun:
     """The run of one experiment at one grid point, its config checked as a file's would be."""
     name = _run_name(config.name, point)
     data = config.to_dict()   # keeps the experiment's name: reports name the task
     for key, value in {**overrides, **point}.items():
         set_setting(data, key, value)
+    build = in_context_from_dict if isinstance(config, InContextConfig) else config_from_dict
     try:
-        built = config_from_dict(data, top.source, experiment.parent, path=config.path)
+        built = build(data, top.source, experiment.parent, path=config.path)
     except ConfigError as error:
         table = "grid" if error.key in point else "overrides" if error.key in overrides \
             else None

@@ -131,13 +131,16 @@ class InContextConfig(Checked):
                            mesa_unit_norm=model.mesa_unit_norm, **shape)
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain data in the TOML file's layout, defaults filled in."""
+        """The config as plain data in the TOML file's layout, defaults filled in (the
+        [training] keys that do not apply left out, so that the data reads back)."""
+        training = {key: value for key, value in self.training.to_dict().items()
+                    if key not in UNUSED_TRAINING_KEYS}
         return {"name": self.name,
                 "task": {"in_context": self.task_name, "options": dict(self.options),
                          "train_lengths": list(self.train_lengths),
                          "test_lengths": list(self.test_lengths)},
                 "model": self.model.to_dict(), "compare": {"attention": list(self.compare)},
-                "training": self.training.to_dict(), "evaluation": self.evaluation.to_dict()}
+                "training": training, "evaluation": self.evaluation.to_dict()}
 
 
 def load_in_context_config(path: str | Path, sets: Sequence[str] = ()) -> InContextConfig:

@@ -9,6 +9,8 @@ results.json, and its plots:
   baseline's loss on the same batches dashed); `curves_against_samples` draws the same for
   several runs, e.g. a fine-tuned start beside one from scratch (`rasp curves`);
 - `norms.png`: the residual-stream norms (`reporting.plots.plot_norm_records`).
+
+`study_blocks` is the in-context part of a sweep's study page (`reporting.study`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from generalization.reporting.document import (Heading, Image, Paragraph, Table, span,
+from generalization.reporting.document import (Heading, Image, Link, Paragraph, Table, span,
                                                to_html, to_markdown)
 from generalization.reporting.plots import plot_norm_records, png_bytes
 from generalization.reporting.results import NormRecord
@@ -49,6 +51,17 @@ def load_in_context_results(path: Path) -> dict[str, Any]:
         raise RaspValueError(f"{path}: {missing[0] if missing else 'runs'}: missing",
                              hint="restore the file, or rerun `rasp generalize` on its config")
     return results
+
+
+def is_in_context_results(path: Path) -> bool:
+    """Whether the results.json at `path` is an in-context experiment's (by its schema)."""
+    from generalization.in_context.run import SCHEMA
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == SCHEMA
 
 
 def write_in_context_report(run_dir: str | Path) -> list[Path]:
@@ -228,3 +241,45 @@ def curves_against_samples(named: list[tuple[str, dict[str, Any]]]) -> bytes:
     axes.legend(fontsize=7, loc="best")
     figure.suptitle("learning curves (thick: mean over seeds; dashed: baseline)", fontsize=10)
     return png_bytes(figure)
+
+
+def study_blocks(named: list[tuple[str, dict[str, Any]]]) -> list:
+    """The in-context section of a sweep's study page: per experiment, a table of its sweep
+    runs' (encoding, attention family) runs with the mean loss over seeds beside the
+    baseline's at every test length. `named`: (sweep run name, in-context results)."""
+    if not named:
+        return []
+    blocks: list = [
+        Heading("In-context experiments"),
+        Paragraph("Tasks that no RASP program labels (generalization/in_context): each cell is "
+                  "the loss at that test length, the mean over seeds, then the baseline's on "
+                  "the same sequences (regression and LDS: squared error, the ridge "
+                  "regression's; SCB: next-token cross-entropy in nats, the Bayes-optimal "
+                  "predictor's). There is no exact match and no verdict: read how far each "
+                  "run stays from its baseline beyond the trained lengths. Each run's report "
+                  "has the curves per position, the learning curves and the norms."),
+    ]
+    experiments: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for sweep_run, results in named:
+        experiments.setdefault(results["name"], []).append((sweep_run, results))
+    for experiment, members in experiments.items():
+        task = members[0][1]["task"]
+        unit = {"regression": "examples", "lds": "steps", "scb": "tokens"}[task["name"]]
+        lengths = sorted({entry["length"] for _, results in members
+                          for run in results["runs"] for entry in run["lengths"]})
+        rows = []
+        for sweep_run, results in members:
+            train_low, train_high = results["config"]["task"]["train_lengths"]
+            for run in results["runs"]:
+                at = {entry["length"]: entry for entry in run["lengths"]}
+                rows.append((sweep_run, run["name"], span([train_low, train_high]),
+                             *(f"{_mean(at[n]['loss']):.4g} / {at[n]['baseline']:.4g}"
+                               + (" (train)" if n <= train_high else "") if n in at else "n/a"
+                               for n in lengths),
+                             Link("report", f"runs/{sweep_run}/report.html")))
+        blocks += [Paragraph(f"{experiment}: in-context {task['name']}, baseline the "
+                             f"{task['baseline']}; lengths in {unit}."),
+                   Table(("run", "model", "trained", *(f"{n}: model / baseline"
+                                                       for n in lengths), "report"),
+                         tuple(rows))]
+    return blocks

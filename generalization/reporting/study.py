@@ -41,6 +41,11 @@ then the lower loss. "test-bin" keeps the best exact match at 1x-2x the training
 Huang et al. chose theirs), and the page says its figures are optimistic. Every candidate is
 listed with the one kept.
 
+In-context runs of the sweep (`generalization.in_context`: no compiled program, no exact
+match) get a section of their own (`in_context.report.study_blocks`): their losses beside
+their baselines at every test length. A sweep of in-context runs only has that section and
+no ranking by complexity.
+
 The page is `study.md` and a self-contained `study.html` (the run report's renderers) with the
 scatter plot `plots/study.png`, all written atomically; the suite's wall time comes from
 sweep.json.
@@ -54,6 +59,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from generalization.config.sweep import PublishedOutcome
+from generalization.in_context.report import is_in_context_results, load_in_context_results
+from generalization.in_context.report import study_blocks as in_context_blocks
 from generalization.reporting.document import (Block, Heading, Image, Link, Paragraph, Table,
                                                percent, span, to_html, to_markdown)
 from generalization.reporting.plots import plot_bins, plot_study
@@ -113,31 +120,32 @@ class StudyRow:
 
 
 def study_rows(out_dir: Path, sweep: SweepRecord) -> list[StudyRow]:
-    """A row per finished run and encoding, ranked by compiled complexity."""
+    """A row per finished program-labelled run and encoding, ranked by compiled complexity."""
     rows = []
-    for name, entry in sweep.runs.items():
-        if entry.status not in ("done", "skipped"):
-            continue
-        results = load_results(_run_folder(out_dir, entry) / "results.json")
-        rows.extend(_rows(name, results))
+    for name, path in _finished(out_dir, sweep, in_context=False):
+        rows.extend(_rows(name, load_results(path)))
     return sorted(rows, key=lambda row: (row.operations is None, row.operations or 0,
                                          row.layers, row.residual_width, row.task,
                                          row.positions))
 
 
 def write_study(out_dir: str | Path) -> list[Path]:
-    """Rebuild `study.md`, `study.html` and `plots/study.png` of a sweep's output folder."""
+    """Rebuild `study.md`, `study.html` and the plots of a sweep's output folder; their paths,
+    the page first."""
     out_dir = Path(out_dir)
     sweep = load_sweep_record(out_dir / "sweep.json")
     candidates = study_rows(out_dir, sweep)
     rows = selected(candidates, sweep.selection) if sweep.selection else candidates
-    one_encoding = len({row.positions for row in rows}) == 1
-    image = plot_study([(row.task if one_encoding else f"{row.task} ({row.positions})",
-                         row.operations or 0, _plotted(row.at_2), row.fitted > 0)
-                        for row in rows])
-    blocks = study_blocks(sweep, rows, candidates)
+    in_context = [(name, load_in_context_results(path))
+                  for name, path in _finished(out_dir, sweep, in_context=True)]
+    blocks = study_blocks(sweep, rows, candidates, in_context)
+    images = {}
+    if rows or not in_context:
+        one_encoding = len({row.positions for row in rows}) == 1
+        images[PLOT] = plot_study([
+            (row.task if one_encoding else f"{row.task} ({row.positions})",
+             row.operations or 0, _plotted(row.at_2), row.fitted > 0) for row in rows])
     compared = _compared_by_bins(rows, sweep.published)
-    images = {PLOT: image}
     if compared:
         images[BINS_PLOT] = plot_bins([
             (row.task, row.train_lengths[1], row.curve, sweep.published[row.task].bins)
@@ -151,8 +159,16 @@ def write_study(out_dir: str | Path) -> list[Path]:
 
 
 def study_blocks(sweep: SweepRecord, rows: list[StudyRow],
-                 candidates: list[StudyRow] | None = None) -> list[Block]:
-    """The study page, in order, independent of how it is rendered."""
+                 candidates: list[StudyRow] | None = None,
+                 in_context: list[tuple[str, dict[str, Any]]] = ()) -> list[Block]:
+    """The study page, in order, independent of how it is rendered. `in_context`: (run name,
+    results) of the sweep's finished in-context runs."""
+    ending = [*in_context_blocks(list(in_context)), Heading("Failed or unfinished runs"),
+              _unfinished(sweep)]
+    if in_context and not rows:
+        return [Heading(f"Study: {sweep.name}: in-context length generalization", 1),
+                *([Paragraph(sweep.note)] if sweep.note else []),
+                Paragraph(_timing(sweep)), *ending]
     return [
         Heading(f"Study: {sweep.name}: compiled complexity against length generalization", 1),
         Paragraph(_INTRODUCTION),
@@ -176,8 +192,7 @@ def study_blocks(sweep: SweepRecord, rows: list[StudyRow],
         _published_table(rows, sweep.published),
         *_bins_blocks(_compared_by_bins(rows, sweep.published), sweep.published),
         *_search_blocks(sweep, rows, candidates or rows),
-        Heading("Failed or unfinished runs"),
-        _unfinished(sweep),
+        *ending,
     ]
 
 
@@ -437,6 +452,13 @@ def _timing(sweep: SweepRecord) -> str:
     note = (f" ({skipped} runs finished in an earlier invocation and were skipped, so the "
             f"whole suite took longer)" if skipped else "")
     return f"{shown}{note}; the runs' own times add up to {_minutes(total)}."
+
+
+def _finished(out_dir: Path, sweep: SweepRecord, in_context: bool) -> list[tuple[str, Path]]:
+    """(run name, results.json) of the sweep's finished runs, in-context ones or the others."""
+    paths = [(name, _run_folder(out_dir, entry) / "results.json")
+             for name, entry in sweep.runs.items() if entry.status in ("done", "skipped")]
+    return [(name, path) for name, path in paths if is_in_context_results(path) == in_context]
 
 
 def _run_folder(out_dir: Path, entry: SweepEntry) -> Path:
