@@ -42,7 +42,7 @@ def test_regression_batch_pads_after_each_row_and_weights_only_its_queries():
     lengths = np.array([1, 3, 5])
     inputs, mask, (targets, weights), baseline = draw_batch(
         config, config.task, np.random.default_rng(0), 3, lengths, 10)
-    assert inputs.shape == (3, 10, 4) and targets.shape == (3, 10, 2)
+    assert inputs.shape == (3, 10, 2) and targets.shape == (3, 10, 2)   # D-wide tokens
     np.testing.assert_array_equal(mask.sum(axis=1), 2 * lengths)
     np.testing.assert_array_equal(weights.sum(axis=1), lengths)       # one query per example
     assert np.all(weights[:, 1::2] == 0)                              # y-tokens predict nothing
@@ -94,7 +94,7 @@ def test_evaluation_sets_are_the_same_on_every_call_and_every_row_full():
     (first, ids, mask, labels), _ = evaluation_batch(config, config.task, model, 8)
     (second, _, _, _), _ = evaluation_batch(config, config.task, model, 8)
     np.testing.assert_array_equal(first, second)
-    assert first.shape == (32, 8, 3) and mask.all() and labels[1].all()
+    assert first.shape == (32, 8, 12) and mask.all() and labels[1].all()   # [0, s, s, s_prev]
 
 
 def invoke(*arguments: str) -> object:

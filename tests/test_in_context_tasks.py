@@ -77,14 +77,33 @@ def test_orthogonal_matrices_and_lds_rollout():
     weights = random_orthogonal(np.random.default_rng(0), 50, 10)
     identity = np.einsum("bji,bjk->bik", weights, weights)
     np.testing.assert_allclose(identity, np.broadcast_to(np.eye(10), identity.shape), atol=1e-5)
-    task = LinearDynamics(noise=0.0)
+    task = LinearDynamics(noise=0.0, tokens="plain")
     batch = task.draw(np.random.default_rng(1), 3, 6)
     np.testing.assert_allclose(batch.targets[:, 0],
                                np.einsum("bij,bj->bi", batch.weights, batch.inputs[:, 0]))
     np.testing.assert_allclose(batch.inputs[:, 1:], batch.targets[:, :-1])
 
 
-@pytest.mark.parametrize("task", [LinearDynamics(noise=0.0), InContextRegression(noise=0.0)])
+def test_lds_constructed_tokens_are_theirs_zero_state_state_previous_state():
+    plain = LinearDynamics(dim=3, tokens="plain").draw(np.random.default_rng(4), 2, 5)
+    task = LinearDynamics(dim=3)                      # "constructed", their default
+    batch = task.draw(np.random.default_rng(4), 2, 5)
+    states = plain.inputs
+    assert batch.inputs.shape == (2, 5, 12)
+    np.testing.assert_allclose(batch.inputs[..., :3], 0.0)
+    np.testing.assert_allclose(batch.inputs[..., 3:6], states)
+    np.testing.assert_allclose(batch.inputs[..., 6:9], states)
+    np.testing.assert_allclose(batch.inputs[:, 0, 9:], 0.0)
+    np.testing.assert_allclose(batch.inputs[:, 1:, 9:], states[:, :-1])
+    np.testing.assert_allclose(batch.targets, plain.targets)
+    np.testing.assert_allclose(task.baseline(batch),
+                               LinearDynamics(dim=3, tokens="plain").baseline(plain))
+
+
+@pytest.mark.parametrize("task", [LinearDynamics(noise=0.0),
+                                  LinearDynamics(noise=0.0, tokens="plain"),
+                                  InContextRegression(noise=0.0),
+                                  InContextRegression(noise=0.0, tokens="paired")])
 def test_the_ridge_baseline_is_exact_on_noiseless_data_after_d_examples(task):
     batch = task.draw(np.random.default_rng(2), 8, 16)
     predictions = task.baseline(batch)
@@ -97,9 +116,15 @@ def test_the_ridge_baseline_is_exact_on_noiseless_data_after_d_examples(task):
 
 
 def test_regression_tokens_interleave_inputs_and_answers():
-    task = InContextRegression(dim=2, noise=0.0)
+    task = InContextRegression(dim=2, noise=0.0, tokens="paired")
     batch = task.draw(np.random.default_rng(3), 1, 3)
     assert batch.inputs.shape == (1, 6, 4) and batch.targets.shape == (1, 6, 2)
     assert batch.predicted[0].tolist() == [True, False] * 3
     np.testing.assert_allclose(batch.inputs[0, 1, 2:], batch.targets[0, 0])
     np.testing.assert_allclose(batch.inputs[0, 0, 2:], 0.0)
+    # Theirs: x and y in the same D coordinates, told apart only by position.
+    theirs = InContextRegression(dim=2, noise=0.0).draw(np.random.default_rng(3), 1, 3)
+    assert theirs.inputs.shape == (1, 6, 2)
+    np.testing.assert_allclose(theirs.inputs[0, 0::2], batch.inputs[0, 0::2, :2])
+    np.testing.assert_allclose(theirs.inputs[0, 1::2], batch.inputs[0, 1::2, 2:])
+    np.testing.assert_allclose(theirs.targets, batch.targets)

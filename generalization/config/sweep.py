@@ -54,8 +54,9 @@ from typing import Any, Sequence
 from generalization.config.experiment import (SECTION_OF, VARIABLE_TASK_KEYS, ExperimentConfig,
                                               config_from_dict, is_in_context, load_config,
                                               parse_set, set_setting)
-from generalization.in_context.config import (InContextConfig, in_context_from_dict,
-                                              load_in_context_config)
+# A module import, not names: the in-context config reads generalization.config, whose
+# package imports this module, so either may be imported first.
+import generalization.in_context.config as in_context_config
 from generalization.settings import (Checked, ConfigError, Invalid, Table, boolean, number,
                                           one_of, optional, read_toml, safe_name, setting, text)
 from rasp.errors import did_you_mean
@@ -94,7 +95,7 @@ class SweepRun:
 
     name: str
     experiment: Path
-    config: ExperimentConfig | InContextConfig
+    config: ExperimentConfig | in_context_config.InContextConfig
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
                                     "and positional encoding",
                         "move the other [grid] keys to [search] or to another sweep")
     in_context = [config.name for _, config in experiments
-                  if isinstance(config, InContextConfig)]
+                  if isinstance(config, in_context_config.InContextConfig)]
     if search and in_context:
         raise top.error("[search]", f"`{in_context[0]}` is an in-context experiment, and a "
                                     f"[search] selects by fitted seeds, which it does not have",
@@ -170,7 +171,7 @@ def load_sweep(path: str | Path, sets: Sequence[str] = ()) -> Sweep:
 
 
 def _experiments(top: Table, base: Path
-                 ) -> list[tuple[Path, ExperimentConfig | InContextConfig]]:
+                 ) -> list[tuple[Path, ExperimentConfig | in_context_config.InContextConfig]]:
     """The listed experiment configs, loaded (paths are relative to the sweep file)."""
     value = top.get("experiments", None)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
@@ -179,8 +180,8 @@ def _experiments(top: Table, base: Path
     loaded = []
     for entry in value:
         path = (base / entry).resolve()
-        load = load_in_context_config if path.is_file() and is_in_context(read_toml(path)) \
-            else load_config
+        in_context = path.is_file() and is_in_context(read_toml(path))
+        load = in_context_config.load_in_context_config if in_context else load_config
         try:
             loaded.append((path, load(path)))
         except ConfigError as error:
@@ -225,14 +226,16 @@ def _published(table: Table, experiments: set[str],
     return published
 
 
-def _build_run(top: Table, experiment: Path, config: ExperimentConfig | InContextConfig,
+def _build_run(top: Table, experiment: Path,
+               config: ExperimentConfig | in_context_config.InContextConfig,
                point: dict[str, Any], overrides: dict[str, Any]) -> SweepRun:
     """The run of one experiment at one grid point, its config checked as a file's would be."""
     name = _run_name(config.name, point)
     data = config.to_dict()   # keeps the experiment's name: reports name the task
     for key, value in {**overrides, **point}.items():
         set_setting(data, key, value)
-    build = in_context_from_dict if isinstance(config, InContextConfig) else config_from_dict
+    build = in_context_config.in_context_from_dict \
+        if isinstance(config, in_context_config.InContextConfig) else config_from_dict
     try:
         built = build(data, top.source, experiment.parent, path=config.path)
     except ConfigError as error:

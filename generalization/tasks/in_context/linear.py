@@ -6,14 +6,18 @@ Both draw one random orthogonal W (Haar: the Q of a Gaussian matrix's QR, signs 
 sequence, so that what a model must do is learn W in context.
 
 - `LinearDynamics` (their linear sequences): s_1 ~ U(-r, r)^D, s_(t+1) = clip(W s_t + sigma
-  eps_t, -c, c), eps_t ~ N(0, I). Token t is s_t (observed directly, their `eye_obs`), the
-  target at t is s_(t+1): every position predicts the next state. D = 10, sigma = 0.01, r = 1,
-  c = 10 by default, as in their config.
-- `InContextRegression`: pairs (x_i, y_i), x_i ~ U(-r, r)^D, y_i = W x_i + sigma eps_i. Our
-  token construction (theirs interleaves several constructed tokens; we take the common one of
-  Garg et al. 2022): the sequence x_1, y_1, x_2, y_2, .. as 2D-wide vectors [x, 0] and [0, y];
-  the target at x_i's token is y_i, and y-tokens have no target. "Examples" are pairs: a
-  sequence of n examples is 2n tokens.
+  eps_t, -c, c), eps_t ~ N(0, I), the states observed directly (their `eye_obs`); the target
+  at t is s_(t+1): every position predicts the next state. D = 10, sigma = 0.01, r = 1,
+  c = 10 by default, as in their config. Tokens (`tokens`): "constructed", their default
+  (`data.construction = True`, `src/data/constr_data.py`'s ConstructedFullSeqGenerator), the
+  4D-wide e_t = [0, s_t, s_t, s_(t-1)] with s_0 = 0; or "plain", e_t = s_t.
+- `InContextRegression`: pairs (x_i, y_i), x_i ~ U(-r, r)^D, y_i = W x_i + sigma eps_i, the
+  sequence x_1, y_1, x_2, y_2, ..; the target at x_i's token is y_i, and y-tokens have no
+  target (their evaluation reads the predictions at x-tokens too). Tokens (`tokens`):
+  "interleaved", theirs (`src/data/icl/icl_data.py`, `gen_one_seq`), D-wide vectors x_i and
+  y_i in the same coordinates, so that only the position tells which is which; or "paired",
+  Garg et al. (2022)'s 2D-wide [x, 0] and [0, y]. "Examples" are pairs: a sequence of n
+  examples is 2n tokens.
 
 The baseline of both is the ridge regression over the pairs seen so far, applied to the query:
 at a query x (x_i, or s_t) after pairs (a_k, b_k), k < i,
@@ -33,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from generalization.settings import Checked, at_least, non_negative_number, setting
+from generalization.settings import Checked, at_least, non_negative_number, one_of, setting
 
 
 class RegressionBatch(NamedTuple):
@@ -78,6 +82,7 @@ class LinearDynamics(Checked):
     noise: float = setting(0.01, non_negative_number)
     start_range: float = setting(1.0, non_negative_number)
     clip: float = setting(10.0, non_negative_number)
+    tokens: str = setting("constructed", one_of(("constructed", "plain")))
 
     @property
     def ridge(self) -> float:
@@ -92,12 +97,24 @@ class LinearDynamics(Checked):
             step = np.einsum("bij,bj->bi", weights, states[:, t])
             states[:, t + 1] = np.clip(step + self.noise * rng.normal(size=step.shape),
                                        -self.clip, self.clip)
-        return RegressionBatch(states[:, :-1], states[:, 1:], np.ones((batch, length), bool),
-                               weights)
+        observed = states[:, :-1]
+        inputs = observed
+        if self.tokens == "constructed":
+            inputs = np.zeros((batch, length, 4 * self.dim))
+            inputs[:, :, self.dim:2 * self.dim] = observed
+            inputs[:, :, 2 * self.dim:3 * self.dim] = observed
+            inputs[:, 1:, 3 * self.dim:] = observed[:, :-1]
+        return RegressionBatch(inputs, states[:, 1:], np.ones((batch, length), bool), weights)
+
+    def states(self, batch: RegressionBatch) -> np.ndarray:
+        """float[B, T, D]: the state s_t each token shows."""
+        return batch.inputs[..., self.dim:2 * self.dim] if self.tokens == "constructed" \
+            else batch.inputs
 
     def baseline(self, batch: RegressionBatch) -> np.ndarray:
         """Ridge over the transitions (s_k, s_(k+1)) seen before t, applied to s_t."""
-        return ridge_predictions(batch.inputs, batch.targets, batch.inputs, self.ridge)
+        states = self.states(batch)
+        return ridge_predictions(states, batch.targets, states, self.ridge)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,7 @@ class InContextRegression(Checked):
     dim: int = setting(10, at_least(1))
     noise: float = setting(0.01, non_negative_number)
     input_range: float = setting(1.0, non_negative_number)
+    tokens: str = setting("interleaved", one_of(("interleaved", "paired")))
 
     @property
     def ridge(self) -> float:
@@ -127,9 +145,10 @@ class InContextRegression(Checked):
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> RegressionBatch:
         """`batch` sequences of `length` examples as 2 * length tokens."""
         x, y, weights = self.examples(rng, batch, length)
-        inputs = np.zeros((batch, 2 * length, 2 * self.dim))
+        paired = self.tokens == "paired"
+        inputs = np.zeros((batch, 2 * length, (2 if paired else 1) * self.dim))
         inputs[:, 0::2, :self.dim] = x
-        inputs[:, 1::2, self.dim:] = y
+        inputs[:, 1::2, self.dim if paired else 0:] = y
         targets = np.zeros((batch, 2 * length, self.dim))
         targets[:, 0::2] = y
         predicted = np.zeros((batch, 2 * length), bool)
