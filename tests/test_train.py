@@ -242,6 +242,24 @@ def test_resume_after_sigkill(reverse_data, uninterrupted, tmp_path):
     assert_same_result(uninterrupted, resumed)
 
 
+# The settings the first checkpoints recorded: a setting added since must be recorded only when
+# it differs from its default (loop.LATER_*_OPTIONS), or those checkpoints stop resuming.
+FIRST_MODEL_KEYS = {"vocab_size", "num_classes", "num_layers", "num_heads", "width", "mlp_width",
+                    "positions", "max_position", "causal"}
+FIRST_TRAIN_KEYS = {"steps", "batch_size", "learning_rate", "warmup_steps", "weight_decay",
+                    "grad_clip", "seeds", "checkpoint_every", "eval_every", "fit_threshold",
+                    "steps_per_call", "eval_batch_size"}
+
+
+def test_settings_added_since_the_first_checkpoints_leave_their_identity_alone(reverse_data):
+    from generalization.training.loop import _identity
+
+    model = ModelConfig(vocab_size=4, num_classes=4, num_layers=1, num_heads=1)
+    identity = _identity(model, TrainConfig(), reverse_data, (1, 5), None)
+    assert set(identity["model"]) == FIRST_MODEL_KEYS
+    assert set(identity["train"]) == FIRST_TRAIN_KEYS
+
+
 def test_refuses_a_checkpoint_of_another_configuration(reverse_data, checkpointed):
     other = TrainConfig(**{**RESUME_CONFIG.__dict__, "fit_threshold": 0.5})
     with pytest.raises(checkpoint.CheckpointError, match="different configuration"):

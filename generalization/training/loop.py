@@ -252,7 +252,7 @@ def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) ->
 
 # Options recorded in a checkpoint's identity only when they differ from their defaults.
 LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes", "attention",
-                       "linear_normalise", "mesa_unit_norm")
+                       "linear_normalise", "mesa_unit_norm", "input_dim")
 LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds", "bucket_padding",
                        "bucket_steps", "init_from")
 
