@@ -30,6 +30,9 @@ from rasp.errors import RaspValueError
 from rasp.files import write_atomically
 
 
+# What a task's length counts.
+LENGTH_UNITS = {"regression": "examples", "lds": "steps", "scb": "tokens"}
+
 # The keys a report reads, at the top level and in each run (results_schema.md).
 REQUIRED_KEYS = ("name", "config", "task", "created", "device", "seconds", "runs")
 REQUIRED_RUN_KEYS = ("name", "attention", "parameters", "seeds", "initialisation",
@@ -44,6 +47,9 @@ def load_in_context_results(path: Path) -> dict[str, Any]:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise RaspValueError(f"{path}: cannot read ({error})") from None
+    if not isinstance(results, dict):
+        raise RaspValueError(f"{path}: not an in-context results file (a JSON object)",
+                             hint="restore the file, or rerun `rasp generalize` on its config")
     missing = [key for key in REQUIRED_KEYS if key not in results]
     missing += [f"runs[{index}].{key}" for index, run in enumerate(results.get("runs") or [])
                 for key in REQUIRED_RUN_KEYS if not isinstance(run, dict) or key not in run]
@@ -99,7 +105,7 @@ def report_blocks(results: dict[str, Any]) -> list:
     """The report as document blocks (markdown and HTML render the same list)."""
     config, task = results["config"], results["task"]
     train_low, train_high = config["task"]["train_lengths"]
-    unit = {"regression": "examples", "lds": "steps", "scb": "tokens"}[task["name"]]
+    unit = LENGTH_UNITS[task["name"]]
     tokens = task["kind"] == "tokens"
     options = ", ".join(f"{key} = {value}" for key, value in task["options"].items())
     trained = str(train_low) if train_low == train_high else span([train_low, train_high])
@@ -264,7 +270,7 @@ def study_blocks(named: list[tuple[str, dict[str, Any]]]) -> list:
         experiments.setdefault(results["name"], []).append((sweep_run, results))
     for experiment, members in experiments.items():
         task = members[0][1]["task"]
-        unit = {"regression": "examples", "lds": "steps", "scb": "tokens"}[task["name"]]
+        unit = LENGTH_UNITS[task["name"]]
         lengths = sorted({entry["length"] for _, results in members
                           for run in results["runs"] for entry in run["lengths"]})
         rows = []
