@@ -217,6 +217,12 @@ class _Batch:
                 f"non-numbers ({ops.element_type(values)}): query position {query} selects "
                 f"{counts[row, query]} positions{self._on_input(row)}", node.span,
                 hint="make the selector pick at most one position, or aggregate numbers")
+        if isinstance(values, np.ndarray) and values.dtype.kind == "i" and \
+                not any(values.strides) and abs(int(values.flat[0])) * self.shape[1] <= 2 ** 53:
+            # One int v everywhere (a constant, as in has_focus): the sum is count * v, exact,
+            # so the result below is the same without the [B, N, N] product.
+            sums = counts * values.flat[0]
+            return mixed.combine(sums, sums / np.maximum(counts, 1), ~several)
         numbers = mixed.float_view(values).astype(np.float64)
         sums = np.matmul(selector.astype(np.float64), numbers[..., None])[..., 0]
         means = sums / np.maximum(counts, 1)
@@ -262,11 +268,30 @@ def _token_array(rows: list, shape: tuple[int, int]) -> np.ndarray:
     if shape[1] and all(isinstance(row, str) for row in rows):
         # Strings of equal length become one character per position without a Python loop.
         return np.array(rows, dtype=f"<U{shape[1]}").view("<U1").reshape(shape)
+    width = _string_width(rows) if shape[1] else None
+    if width:
+        # Lists of strings all `width` long: joined, each row is one string of N * width
+        # characters, which numpy converts ten times faster than a list of N strings.
+        joined = np.array(["".join(row) for row in rows], dtype=f"<U{shape[1] * width}")
+        return joined.view(f"<U{width}").reshape(shape)
     base = np.array([list(row) for row in rows]).reshape(shape)
     # numpy keeps ints beyond int64 as uint64, objects or (beside small ints) floats.
     if base.dtype.kind in "uO" or (base.dtype.kind == "f" and np.any(np.abs(base) >= 2.0 ** 63)):
         _refuse_big_ints(rows)
     return base
+
+
+def _string_width(rows: list) -> int | None:
+    """The length of every token when all are strings of one non-zero length, else None."""
+    widths: set[int] = set()
+    for row in rows:
+        try:
+            widths.update(map(len, row))
+        except TypeError:   # numbers or booleans
+            return None
+        if len(widths) > 1:
+            return None
+    return widths.pop() or None   # empty strings: the general path
 
 
 def _refuse_big_ints(rows: list) -> None:

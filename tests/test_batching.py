@@ -192,6 +192,35 @@ def test_inputs_of_other_types_in_the_batch_do_not_interfere():
                                          ["True", "False"], ["c", "d"]]
 
 
+@FAST
+@given(batch=st.lists(st.lists(st.sampled_from(["", "a", "b", "ab", "ba", "abc", "\x00"]),
+                               max_size=4), min_size=1, max_size=8))
+def test_token_lists_read_as_their_strings_in_any_batch(batch):
+    # Lists of strings of one width are joined to one string per row on the way in; rows of
+    # several widths (or empty strings) are not: either way, every token reads as itself.
+    program = rasp.loads('out = tokens;\nsame = aggregate(select(tokens, tokens, ==), indices);\n')
+    for sop in ("out", "same"):
+        batched = program.run(sop, batch)
+        assert batched == [program.run(sop, [row])[0] for row in batch]
+    assert program.run("out", [["000", "012"], ["123", "000"]]) == [["000", "012"],
+                                                                    ["123", "000"]]
+
+
+def test_aggregating_a_constant_int_keeps_the_mean_s_types():
+    # A constant int v is summed as count * v, not by the selector product: one selected
+    # position gives the int, several its mean (a float), none the default.
+    program = rasp.loads("""
+const = aggregate(select(indices, indices, <=) and select(tokens, "a", ==), 3, 0);
+computed = aggregate(select(indices, indices, <=) and select(tokens, "a", ==), indices * 0 + 3, 0);
+focus = has_focus(select(tokens, "a", ==) and select(indices, indices, <));
+""")
+    [const] = program.run("const", ["baab"])
+    assert const == [0, 3, 3.0, 3.0] and kinds(const) == ["int", "int", "float", "float"]
+    assert program.run("const", ["baab", "aab"]) == program.run("computed", ["baab", "aab"])
+    assert kinds(program.run("const", ["aab"])[0]) == kinds(program.run("computed", ["aab"])[0])
+    assert program.run("focus", ["baab"]) == [[False, False, True, True]]
+
+
 def test_value_types_do_not_depend_on_the_batch():
     program = rasp.loads("out = aggregate(select(tokens, tokens, ==), indices);\n")
     [alone] = program.run("out", ["ab"])
