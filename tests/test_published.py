@@ -104,6 +104,15 @@ def test_majority_samplers_draw_no_ties_and_binary_counts_uniformly() -> None:
     assert all(abs(count / 6000 - 1 / 6) < 0.02 for count in zeros.values())
 
 
+def test_majority_draws_stay_those_of_the_bundled_studies() -> None:
+    # The tie redraws were sped up with the random stream untouched: the same seed draws the
+    # same inputs as the sampler that trained the bundled runs (recorded from it).
+    drawn = make_sampler("majority_prompt", {}).sample_batch(
+        np.random.default_rng(7), [1, 2, 3, 5, 8, 2, 3, 13], list("abcdefghijklmnopqrstuvwxyz|"))
+    assert ["".join(p) for p in drawn] == ["y|", "ff|", "nnt|", "kjozk|", "zmvxvqln|", "tt|",
+                                           "vvm|", "tmcgosnpwrjqp|"]
+
+
 def test_parity_sort_and_addition_samplers_draw_the_published_distributions() -> None:
     rng = np.random.default_rng(0)
     ones = Counter(p.count("1") for p in make_sampler("parity_prompt", {}).sample_batch(
@@ -314,3 +323,23 @@ def test_the_counterexample_search_draws_every_prompt_sampler(name, options, voc
         assert prompt[-1] in ("|", "=") and sampler.proposal(prompt, "$")[-1] == "$"
 
     check()
+
+
+@pytest.mark.parametrize("name", ("count", "unique_copy"))
+def test_the_range_follow_up_changes_only_the_lengths_it_says(name: str) -> None:
+    # examples/published/cpu/range/: trained on 1-20 and tested at 21-60, the vocabulary and
+    # position table scaled to the longest test length, at most 3 seeds; else the preset.
+    preset = cpu_config(name)
+    sweep = load_sweep(ROOT / "examples" / "sweeps" / "published_cpu_range.toml")
+    follow_up = next(run.config for run in sweep.runs if run.name == name)
+    assert follow_up.task.train_lengths == (1, 20) and follow_up.task.test_lengths == (21, 60)
+    numbers = [t for t in follow_up.task.vocab if t not in ("|", "$")]
+    assert len(numbers) == (71 if name == "count" else 60)
+    assert follow_up.model == dataclasses.replace(
+        preset.model, max_position={"count": 66, "unique_copy": 123}[name])
+    seeds_tried = 3 if name == "unique_copy" else preset.training.max_seeds
+    assert follow_up.training == dataclasses.replace(preset.training, max_seeds=seeds_tried)
+    assert follow_up.evaluation == preset.evaluation
+    assert dataclasses.replace(follow_up.task, train_lengths=preset.task.train_lengths,
+                               test_lengths=preset.task.test_lengths,
+                               vocab=preset.task.vocab) == preset.task

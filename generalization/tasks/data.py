@@ -179,20 +179,21 @@ class TaskData(Encoding):
         end = value_key(self.task.end_token)
         known = {value_key(token) for token in self.vocab}
         proposals: list[list | None] = []
-        for prompt, budget in zip(prompts, budgets):
+        proposed_keys: dict[int, list[tuple]] = {}
+        for i, (prompt, budget) in enumerate(zip(prompts, budgets)):
             proposal = self.task.sampler.proposal(list(prompt), self.task.end_token)
             keys = [value_key(token) for token in proposal or ()]
             usable = (proposal is not None and 0 < len(proposal) <= budget and
                       keys[-1] == end and end not in keys[:-1] and set(keys) <= known)
             proposals.append(proposal if usable else None)
-        checked = [i for i, proposal in enumerate(proposals) if proposal is not None]
-        if not checked:
+            if usable:
+                proposed_keys[i] = keys
+        if not proposed_keys:
             return proposals
-        rows = [list(prompts[i]) + proposals[i][:-1] for i in checked]
-        for i, outputs in zip(checked, self.program.run(self.task.sop, rows)):
-            start = len(prompts[i]) - 1
-            if [value_key(v) for v in outputs[start:]] == \
-                    [value_key(v) for v in proposals[i]]:
+        rows = [list(prompts[i]) + proposals[i][:-1] for i in proposed_keys]
+        for (i, keys), outputs in zip(proposed_keys.items(),
+                                      self.program.run(self.task.sop, rows)):
+            if [value_key(v) for v in outputs[len(prompts[i]) - 1:]] == keys:
                 recorded[i] = outputs
             else:
                 proposals[i] = None

@@ -65,10 +65,13 @@ class MajorityPrompt(PromptSampler):
         tokens = _tokens(vocab, self.separator)
         drawn: list[list] = [[] for _ in lengths]
         rows = np.arange(len(lengths))
+        all_lengths = np.asarray(lengths, dtype=np.int64)
         while rows.size:
-            row_lengths = np.asarray(lengths)[rows]
+            row_lengths = all_lengths[rows]
             picks, tied = self._draw(rng, row_lengths, len(tokens))
-            for row, n, pick in zip(rows.tolist(), row_lengths.tolist(), picks.tolist()):
+            kept = ~tied
+            for row, n, pick in zip(rows[kept].tolist(), row_lengths[kept].tolist(),
+                                    picks[kept].tolist()):
                 drawn[row] = [tokens[i] for i in pick[:n]] + [self.separator]
             rows = rows[tied]
         return drawn
@@ -77,17 +80,29 @@ class MajorityPrompt(PromptSampler):
               size: int) -> tuple[np.ndarray, np.ndarray]:
         """Token indices below `size`, int[rows, max length] (row r's first lengths[r] count),
         and which rows tie for the most frequent token."""
-        real = np.arange(lengths.max(initial=0))[None, :] < lengths[:, None]
+        width = int(lengths.max(initial=0))
         if self.counts == "uniform":
+            real = np.arange(width)[None, :] < lengths[:, None]
             first = rng.integers(0, lengths + 1)
             # A uniform shuffle of the row's real positions: sort random keys, padding last.
             order = np.argsort(np.where(real, rng.random(real.shape), np.inf), axis=1)
             picks = (np.argsort(order, axis=1) >= first[:, None]).astype(np.int64)
             return picks, 2 * first == lengths
-        picks = rng.integers(size, size=real.shape)
-        counts = ((picks[:, :, None] == np.arange(size)) & real[:, :, None]).sum(axis=1)
-        top = np.sort(counts, axis=1)[:, -2:]
-        return picks, (top[:, 0] == top[:, 1]) if size > 1 else np.zeros(len(lengths), bool)
+        picks = rng.integers(size, size=(len(lengths), width))
+        if size < 2:
+            return picks, np.zeros(len(lengths), bool)
+        if picks.size <= 64:
+            # The last redraws are a few short rows (a short x ties often): counted in Python,
+            # faster than numpy's per-call cost.
+            tops = [Counter(pick[:n]).most_common(2)
+                    for n, pick in zip(lengths.tolist(), picks.tolist())]
+            return picks, np.array([len(top) == 2 and top[0][1] == top[1][1] for top in tops],
+                                   dtype=bool)
+        real = np.arange(width)[None, :] < lengths[:, None]
+        cells = (np.arange(len(lengths))[:, None] * size + picks)[real]
+        counts = np.bincount(cells, minlength=len(lengths) * size).reshape(-1, size)
+        top = np.partition(counts, size - 2, axis=1)[:, -2:]
+        return picks, top[:, 0] == top[:, 1]
 
     def max_sequence(self, length: int) -> int:
         return length + 3
