@@ -85,6 +85,8 @@ def checked_input(tokens: Any) -> tuple[Sequence[Atom], str | None]:
     if not isinstance(tokens, (list, tuple)):
         raise RaspValueError(f"an input must be a string or a list of tokens, got {tokens!r}")
     python_types = set(map(type, tokens))
+    if len(python_types) == 1 and (only := _ELEMENT_TYPES.get(next(iter(python_types)))):
+        return list(tokens), only   # the usual input, checked at once
     if not python_types <= _ELEMENT_TYPES.keys():
         bad = next(t for t in tokens if type(t) not in _ELEMENT_TYPES)
         raise RaspValueError(f"input tokens must be numbers, strings or booleans, "
@@ -156,7 +158,7 @@ class _Batch:
             return args[0]
         if isinstance(node, graph.Select):
             keys, queries = args
-            return ops.apply(node.op, keys[:, None, :], queries[:, :, None])
+            return _compared(node.op, keys[:, None, :], queries[:, :, None])
         if isinstance(node, graph.SelectAnd):
             return args[0] & args[1]
         if isinstance(node, graph.SelectOr):
@@ -247,6 +249,26 @@ class _Batch:
         if row is None or not self.rows:
             return ""
         return f" (on input {_show(self.rows[int(row)])})"
+
+
+def _compared(op: str, keys: Array, queries: Array) -> Array:
+    """The selector [B, N, N] of `keys` [B, 1, N] compared with `queries` [B, N, 1].
+
+    Computed only along the axes on which one of them varies, then broadcast (a read-only
+    view): a selector of indices alone is the same for every input, one of keys against a
+    constant the same for every query. The values are those of the whole comparison.
+    """
+    if not (isinstance(keys, np.ndarray) and isinstance(queries, np.ndarray)):
+        return ops.apply(op, keys, queries)
+    shape = np.broadcast_shapes(keys.shape, queries.shape)
+    result = ops.apply(op, _varying(keys), _varying(queries))
+    return result if result.shape == shape else np.broadcast_to(result, shape)
+
+
+def _varying(array: np.ndarray) -> np.ndarray:
+    """The array less the axes along which it repeats one value (a zero stride), kept at 1."""
+    return array[tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None)
+                       for stride, size in zip(array.strides, array.shape))]
 
 
 def _widths(selector: np.ndarray) -> np.ndarray:

@@ -16,12 +16,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rasp
-from rasp import evaluate
+from rasp import evaluate, ops
 
 from cases import ADDITION, DYCK1_PAPER, DYCKK, HIST_BOS, REVERSE, SORT_BY_FREQ
 
@@ -219,6 +220,32 @@ focus = has_focus(select(tokens, "a", ==) and select(indices, indices, <));
     assert program.run("const", ["baab", "aab"]) == program.run("computed", ["baab", "aab"])
     assert kinds(program.run("const", ["aab"])[0]) == kinds(program.run("computed", ["aab"])[0])
     assert program.run("focus", ["baab"]) == [[False, False, True, True]]
+
+
+def test_selectors_of_indices_or_constants_equal_the_whole_comparison():
+    # A select whose keys or queries repeat along an axis (indices, a constant) is compared
+    # along the other axes only and broadcast: the same selector, and so the same outputs.
+    program = rasp.loads("""
+_fixed = select(indices, indices, <=);
+_fixed_full = select(indices + 0, indices + 0, <=);
+_against = select(tokens, "a", ==);
+_against_full = select(tokens, "a" if tokens == tokens else "b", ==);
+width = selector_width(_fixed and _against);
+width_full = selector_width(_fixed_full and _against_full);
+mean = aggregate(_against or not _fixed, indices, -1);
+mean_full = aggregate(_against_full or not _fixed_full, indices, -1);
+""")
+    batch = ["", "a", "ba", "aab", "bbbb", "abab", "baaab"]
+    for sop in ("width", "mean"):
+        assert program.run(sop, batch) == program.run(f"{sop}_full", batch)
+    rng = np.random.default_rng(0)
+    for op in ("==", "<", "!="):
+        keys = np.broadcast_to(np.arange(5), (3, 5))[:, None, :]
+        queries = rng.integers(0, 5, (3, 5))[:, :, None]
+        constant = np.broadcast_to(np.int64(2), (3, 5))[:, :, None]
+        for k, q in ((keys, queries), (keys, constant), (queries.transpose(0, 2, 1), constant)):
+            np.testing.assert_array_equal(evaluate._compared(op, k, q),
+                                          ops.apply(op, k.copy(), q.copy()))
 
 
 def test_value_types_do_not_depend_on_the_batch():
