@@ -45,6 +45,23 @@ def _check_special(vocab: Sequence, **special: Any) -> None:
                                     f"end token)")
 
 
+def _rows(picks: np.ndarray, lengths: list[int]) -> list[list[int]]:
+    """Row r's first lengths[r] picks, as lists."""
+    return [pick[:n] for pick, n in zip(picks.tolist(), lengths)]
+
+
+def _real(width: int, lengths: list[int]) -> np.ndarray:
+    """bool[rows, width]: whether position i is one of row r's first lengths[r]."""
+    return np.arange(width)[None, :] < np.asarray(lengths)[:, None]
+
+
+def _tied(row: list[int]) -> bool:
+    """Whether two tokens are the most frequent in `row` (a short one: counted by list.count,
+    faster than a Counter at these lengths)."""
+    counts = sorted(map(row.count, set(row)))
+    return len(counts) > 1 and counts[-1] == counts[-2]
+
+
 @dataclass(frozen=True)
 class MajorityPrompt(PromptSampler):
     """x: n tokens whose most frequent token is unique (module docstring), then the separator;
@@ -64,45 +81,45 @@ class MajorityPrompt(PromptSampler):
         """Every input at once, the tied ones redrawn until none is left."""
         tokens = _tokens(vocab, self.separator)
         drawn: list[list] = [[] for _ in lengths]
-        rows = np.arange(len(lengths))
-        all_lengths = np.asarray(lengths, dtype=np.int64)
-        while rows.size:
-            row_lengths = all_lengths[rows]
-            picks, tied = self._draw(rng, row_lengths, len(tokens))
-            kept = ~tied
-            for row, n, pick in zip(rows[kept].tolist(), row_lengths[kept].tolist(),
-                                    picks[kept].tolist()):
-                drawn[row] = [tokens[i] for i in pick[:n]] + [self.separator]
-            rows = rows[tied]
+        # Plain lists, not arrays: after the first round a few short rows are redrawn for
+        # many rounds (two tokens tie 25 times in 26), where numpy's per-call cost dominates.
+        rows = list(range(len(lengths)))
+        while rows:
+            picks, tied = self._draw(rng, [lengths[row] for row in rows], len(tokens))
+            left = []
+            for row, pick, tie in zip(rows, picks, tied):
+                if tie:
+                    left.append(row)
+                else:
+                    drawn[row] = [tokens[i] for i in pick] + [self.separator]
+            rows = left
         return drawn
 
-    def _draw(self, rng: np.random.Generator, lengths: np.ndarray,
-              size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Token indices below `size`, int[rows, max length] (row r's first lengths[r] count),
-        and which rows tie for the most frequent token."""
-        width = int(lengths.max(initial=0))
+    def _draw(self, rng: np.random.Generator, lengths: list[int],
+              size: int) -> tuple[list[list[int]], list[bool]]:
+        """Token indices below `size`, a list of lengths[r] for row r, and which rows tie for
+        the most frequent token. (The calls on `rng` fix the draws of every seed: the bundled
+        runs were trained on them.)"""
+        width = max(lengths, default=0)
         if self.counts == "uniform":
-            real = np.arange(width)[None, :] < lengths[:, None]
-            first = rng.integers(0, lengths + 1)
+            row_lengths = np.asarray(lengths, dtype=np.int64)
+            real = _real(width, lengths)
+            first = rng.integers(0, row_lengths + 1)
             # A uniform shuffle of the row's real positions: sort random keys, padding last.
             order = np.argsort(np.where(real, rng.random(real.shape), np.inf), axis=1)
             picks = (np.argsort(order, axis=1) >= first[:, None]).astype(np.int64)
-            return picks, 2 * first == lengths
+            return _rows(picks, lengths), (2 * first == row_lengths).tolist()
         picks = rng.integers(size, size=(len(lengths), width))
+        rows = _rows(picks, lengths)
         if size < 2:
-            return picks, np.zeros(len(lengths), bool)
+            return rows, [False] * len(rows)
         if picks.size <= 64:
-            # The last redraws are a few short rows (a short x ties often): counted in Python,
-            # faster than numpy's per-call cost.
-            tops = [Counter(pick[:n]).most_common(2)
-                    for n, pick in zip(lengths.tolist(), picks.tolist())]
-            return picks, np.array([len(top) == 2 and top[0][1] == top[1][1] for top in tops],
-                                   dtype=bool)
-        real = np.arange(width)[None, :] < lengths[:, None]
-        cells = (np.arange(len(lengths))[:, None] * size + picks)[real]
+            # The last redraws are a few short rows: counted in Python, faster than numpy.
+            return rows, [_tied(row) for row in rows]
+        cells = (np.arange(len(lengths))[:, None] * size + picks)[_real(width, lengths)]
         counts = np.bincount(cells, minlength=len(lengths) * size).reshape(-1, size)
         top = np.partition(counts, size - 2, axis=1)[:, -2:]
-        return picks, top[:, 0] == top[:, 1]
+        return rows, (top[:, 0] == top[:, 1]).tolist()
 
     def max_sequence(self, length: int) -> int:
         return length + 3
