@@ -174,6 +174,11 @@ class Program:
             raise RaspTypeError(f"`{name}` is not an s-op")
         return value
 
+    def __reduce__(self) -> tuple[Any, tuple]:
+        """Pickled as its source, path and search path, and checked again when unpickled (its
+        values hold the library's functions, which do not pickle): for worker processes."""
+        return _reloaded, (self.source, self.path, self.workspace.search_path)
+
     def run(self, name: str, inputs: Iterable[Any],
             max_length: int = limits.MAX_INPUT_LENGTH) -> list[list]:
         """Evaluate s-op `name` on each input (a string or a list of tokens) of at most
@@ -196,6 +201,12 @@ def loads(source: str, filename: str = "<string>",
     """Like `load`, for source text; `load` statements look in the current folder first."""
     workspace = Workspace(search_path)
     return Program(workspace.load_source(source, filename, Path.cwd() / filename), workspace)
+
+
+def _reloaded(source: str, path: Path, search_path: Sequence[Path]) -> Program:
+    """A pickled `Program`: its source loaded again, `load`s resolved beside `path` as before."""
+    workspace = Workspace(search_path)
+    return Program(workspace.load_source(source, _display_name(path), path), workspace)
 
 
 def _read(path: Path) -> str:

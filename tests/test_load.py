@@ -8,6 +8,7 @@ file that loads itself) are located errors, and a file loaded twice in a session
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,14 @@ def test_load_from_source_text_uses_the_search_path(tmp_path: Path):
     write(libraries, "mylib.rasp", LIBRARY)
     program = rasp.loads('load "mylib";\nout = my_reverse(tokens);\n', search_path=[libraries])
     assert program.run("out", ["ab"]) == [["b", "a"]]
+
+
+def test_a_program_pickles_with_its_loads_for_worker_processes(tmp_path: Path, project: Path):
+    libraries = tmp_path / "libraries"
+    write(libraries, "mylib.rasp", LIBRARY)
+    main = write(project, "main.rasp", 'load "mylib";\nout = my_reverse(tokens);\n')
+    copy = pickle.loads(pickle.dumps(rasp.load(main, search_path=[libraries])))
+    assert copy.run("out", ["xyz"]) == [["z", "y", "x"]] and copy.path == main.resolve()
 
 
 def test_load_prefers_the_file_beside_the_loader(tmp_path: Path, project: Path):

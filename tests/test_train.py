@@ -169,6 +169,21 @@ def test_result_does_not_depend_on_steps_per_call(reverse_data, uninterrupted):
     assert_same_result(uninterrupted, one_by_one)
 
 
+def test_batches_built_ahead_by_workers_train_identically(reverse_data, uninterrupted):
+    """`label_workers` moves the building of batches to other processes and changes nothing,
+    also when a seed fits (and freezes) after the chunks ahead of it were started."""
+    model = tiny_model(reverse_data, "randomized")
+    ahead = TrainConfig(**{**RESUME_CONFIG.__dict__, "label_workers": 2})
+    assert_same_result(uninterrupted, train(model, ahead, reverse_data, (1, 5), None,
+                                            progress=False))
+    threshold = max(uninterrupted.history[0]["exact_match"])
+    runs = [train(model, TrainConfig(**{**RESUME_CONFIG.__dict__, "fit_threshold": threshold,
+                                        "label_workers": workers}),
+                  reverse_data, (1, 5), None, progress=False) for workers in (0, 1)]
+    assert len(set(runs[0].steps)) == 2, "the test needs a seed frozen while another trains"
+    assert_same_result(*runs)
+
+
 class Killed(Exception):
     """Stands for the process dying."""
 
@@ -258,6 +273,8 @@ def test_settings_added_since_the_first_checkpoints_leave_their_identity_alone(r
     identity = _identity(model, TrainConfig(), reverse_data, (1, 5), None)
     assert set(identity["model"]) == FIRST_MODEL_KEYS
     assert set(identity["train"]) == FIRST_TRAIN_KEYS
+    # Where the batches are built is not part of it: a run resumes with other workers.
+    assert _identity(model, TrainConfig(label_workers=3), reverse_data, (1, 5), None) == identity
 
 
 def test_refuses_a_checkpoint_of_another_configuration(reverse_data, checkpointed):

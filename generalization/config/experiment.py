@@ -39,6 +39,7 @@ the sections' classes):
     max_seeds = 0                     # ... or this many were tried (0: len(seeds))
     bucket_padding = 0.0              # > 0: length buckets padding at most this fraction
     init_from = "runs/x"              # start every seed from that run's saved model
+    label_workers = 0                 # > 0: processes labelling the next chunks ahead
     [evaluation]                      # EvaluationSection below
     examples_per_length = 256
     counterexamples = 3               # shown per length range (train/test) per run

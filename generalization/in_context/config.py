@@ -49,9 +49,9 @@ from rasp.errors import did_you_mean
 
 # [training] keys of program-labelled runs that mean nothing here: no exact match to fit, no
 # buckets (every batch is padded to the longest training length), no checkpoints (runs are
-# short; a rerun skips finished runs).
+# short; a rerun skips finished runs), no interpreter labelling to move to workers.
 UNUSED_TRAINING_KEYS = ("fit_threshold", "fitted_seeds", "max_seeds", "bucket_padding",
-                        "bucket_steps", "checkpoint_every")
+                        "bucket_steps", "checkpoint_every", "label_workers")
 
 
 def length_list(value: Any) -> tuple[int, ...]:

@@ -54,6 +54,9 @@ class TrainConfig(Checked):
     fit_threshold: float = setting(1.0, fraction)
     # Optimiser steps per jitted call: speed only, the results do not depend on it.
     steps_per_call: int = setting(10, positive_int)
+    # Processes that build the next chunks' batches while this one trains (0: this process
+    # builds each between calls): speed only, the batches are the same (`prefetch.py`).
+    label_workers: int = setting(0, non_negative_int)
     # Inputs of each in-distribution check.
     eval_batch_size: int = setting(1024, positive_int)
     # Length buckets (`batches.length_buckets`): 0 pads every batch to the longest training

@@ -32,7 +32,8 @@ state, the step and the bookkeeping; `train` resumes from one found in `checkpoi
 resumed run ends with bit-identical parameters and metrics to an uninterrupted one.
 
 Throughput: the host builds the next chunk's batches while the device runs the current chunk
-(jax dispatch is asynchronous; losses are read one chunk late, for the progress bar only).
+(jax dispatch is asynchronous; losses are read one chunk late, for the progress bar only), or
+`label_workers` processes build the next chunks ahead (`prefetch.py`).
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ from generalization.models.config import ModelConfig
 from generalization.models.transformer import build_model
 from generalization.tasks.data import TaskData
 from generalization.training import checkpoint
-from generalization.training.batches import (block_lengths, chunk_batches, empty_batch,
-                                             length_buckets, seed_batch)
+from generalization.training.batches import (block_lengths, empty_batch, length_buckets,
+                                             seed_batch)
 from generalization.training.config import TrainConfig
+from generalization.training.prefetch import ChunkSource
 from generalization.training.steps import (make_chunk_step, make_init, make_measure,
                                            make_optimizer, seed_keys)
 
@@ -146,11 +148,18 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
 
     buckets = length_buckets(data, train_lengths, train_config.bucket_padding) \
         if train_config.bucket_padding else []
+
+    def plan(start: int) -> tuple[int, tuple[int, int]]:
+        lengths = block_lengths(buckets, start, train_config.bucket_steps) if buckets \
+            else train_lengths
+        return _chunk_end(start, train_config), lengths
+
+    source = ChunkSource(data, model_config, train_config, plan, train_config.label_workers)
     console = Console(stderr=True)
     bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                    console=console, disable=not (progress and console.is_terminal))
-    with bar:
+    with bar, source:
         task = bar.add_task("train", total=train_config.steps, completed=book.step,
                             status=_status(book, None))
         pending: tuple[jax.Array, np.ndarray] | None = None   # losses not yet shown
@@ -158,11 +167,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
             start = book.step
             end = _chunk_end(start, train_config)
             frozen = list(book.fitted) if early_stop else [False] * len(seeds)
-            lengths = block_lengths(buckets, start, train_config.bucket_steps) if buckets \
-                else train_lengths
-            # Built while the device still runs the previous chunk.
-            batches, active = chunk_batches(data, model_config, train_config, lengths,
-                                            start, end - start, frozen)
+            # Built while the device still runs the previous chunk (or ahead, by workers).
+            batches, active = source.chunk(start, frozen)
             if pending is not None and not bar.disable:
                 bar.update(task, completed=start, status=_status(book, pending))
             params, opt_state, losses = chunk_step(params, opt_state, batches, active)
@@ -255,6 +261,8 @@ LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes"
                        "linear_normalise", "mesa_unit_norm", "input_dim")
 LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds", "bucket_padding",
                        "bucket_steps", "init_from")
+# Options that change where the work is done, never the result: a run resumes under others.
+SPEED_ONLY_OPTIONS = ("label_workers",)
 
 
 def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskData,
@@ -269,7 +277,8 @@ def _identity(model_config: ModelConfig, train_config: TrainConfig, data: TaskDa
              if key not in LATER_MODEL_OPTIONS or value != getattr(defaults, key)}
     train_defaults = TrainConfig()
     training = {key: value for key, value in dataclasses.asdict(train_config).items()
-                if key not in LATER_TRAIN_OPTIONS or value != getattr(train_defaults, key)}
+                if key not in SPEED_ONLY_OPTIONS and
+                (key not in LATER_TRAIN_OPTIONS or value != getattr(train_defaults, key))}
     identity = {
         "model": model, "train": training,
         "train_lengths": list(train_lengths), "program": Path(task.program).name, "sop": task.sop,
