@@ -46,7 +46,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, MutableMapping, Sequence
 
 import jax
 
@@ -160,12 +160,31 @@ def _on_local_pool(jobs: list[tuple[SweepRun, Path]], workers: int) -> Finished:
     # JAX is not fork-safe: each worker starts a fresh interpreter.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                             initializer=_start_worker, initargs=(os.getpid(), workers)) as pool:
         futures = {pool.submit(run_one, run.config, run_dir): (run, run_dir)
                    for run, run_dir in jobs}
         for future in as_completed(futures):
             run, run_dir = futures[future]
             yield run, _outcome(future.result, run_dir)
+
+
+def _start_worker(parent: int, runs_at_once: int) -> None:
+    share_the_device(os.environ, runs_at_once)
+    _exit_with_parent(parent)
+
+
+# Memory settings of JAX on a GPU; with none given, several runs at once allocate as needed.
+DEVICE_MEMORY_SETTINGS = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+                          "XLA_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR")
+
+
+def share_the_device(environment: MutableMapping[str, str], runs_at_once: int) -> None:
+    """Let `runs_at_once` > 1 worker processes share one GPU: by default JAX preallocates 75%
+    of its memory in each process, so every run but the first would fail out of memory (JAX's
+    "GPU memory allocation" page). Unless the user chose a memory setting, workers allocate
+    as they need (XLA_PYTHON_CLIENT_PREALLOCATE=false); it changes nothing on a CPU."""
+    if runs_at_once > 1 and not any(name in environment for name in DEVICE_MEMORY_SETTINGS):
+        environment["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 
 
 def _exit_with_parent(parent: int, every: float = 1.0) -> None:

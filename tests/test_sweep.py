@@ -24,7 +24,7 @@ import pytest
 import rasp
 from generalization.config import load_sweep
 from generalization.reporting.study import write_study
-from generalization.sweep import MARKER, run_sweep
+from generalization.sweep import MARKER, run_sweep, share_the_device
 from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -402,6 +402,16 @@ def ray_cluster() -> Iterator[str]:
                 break
             time.sleep(1)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_runs_at_once_share_one_gpu_unless_the_user_set_its_memory():
+    # JAX preallocates 75% of a GPU's memory per process: two runs at once would not fit.
+    alone, together, chosen = {}, {}, {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
+    share_the_device(alone, 1)
+    share_the_device(together, 2)
+    share_the_device(chosen, 2)
+    assert alone == {} and together == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    assert chosen == {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
 
 
 @pytest.mark.slow
