@@ -87,15 +87,18 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
     `out_dir` and return what `sweep.json` holds.
 
     `workers` runs at once: on the local pool, default half the CPU cores; on the Ray cluster
-    at `ray_address`, default as many as the cluster schedules (one CPU per run)."""
+    at `ray_address`, default as many as the cluster schedules (one CPU per run). Unless a JAX
+    memory setting is in the environment, this process and its runs allocate GPU memory as
+    they need it (`share_the_device` sets XLA_PYTHON_CLIENT_PREALLOCATE=false)."""
     started = time.perf_counter()
     sweep = load_sweep(sweep_path, sets)
     ray = None if ray_address is None else _connect_to_ray(ray_address)   # before any writing
     # Absolute, so that a Ray task on another node (and another working folder) writes there.
     out_dir = output_folder(out_dir, "output folder").resolve()
     cpus = (os.cpu_count() or 1) if ray is None else int(ray.cluster_resources().get("CPU", 1))
+    share_the_device(os.environ)   # before JAX starts its backend here
     invocation = _Invocation("local" if ray_address is None else f"ray {ray_address}",
-                             Machine(cpus, jax.default_backend()), started)
+                             Machine(cpus, jax.default_backend(), device_name()), started)
     entries = {run.name: _entry("pending", out_dir / "runs" / run.name) for run in sweep.runs}
     pending = []
     for run in sweep.runs:
@@ -160,7 +163,7 @@ def _on_local_pool(jobs: list[tuple[SweepRun, Path]], workers: int) -> Finished:
     # JAX is not fork-safe: each worker starts a fresh interpreter.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_start_worker, initargs=(os.getpid(), workers)) as pool:
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_one, run.config, run_dir): (run, run_dir)
                    for run, run_dir in jobs}
         for future in as_completed(futures):
@@ -168,22 +171,24 @@ def _on_local_pool(jobs: list[tuple[SweepRun, Path]], workers: int) -> Finished:
             yield run, _outcome(future.result, run_dir)
 
 
-def _start_worker(parent: int, runs_at_once: int) -> None:
-    share_the_device(os.environ, runs_at_once)
-    _exit_with_parent(parent)
-
-
-# Memory settings of JAX on a GPU; with none given, several runs at once allocate as needed.
+# Memory settings of JAX on a GPU; with none given, the sweep's processes allocate as needed.
 DEVICE_MEMORY_SETTINGS = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
                           "XLA_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR")
 
 
-def share_the_device(environment: MutableMapping[str, str], runs_at_once: int) -> None:
-    """Let `runs_at_once` > 1 worker processes share one GPU: by default JAX preallocates 75%
-    of its memory in each process, so every run but the first would fail out of memory (JAX's
-    "GPU memory allocation" page). Unless the user chose a memory setting, workers allocate
-    as they need (XLA_PYTHON_CLIENT_PREALLOCATE=false); it changes nothing on a CPU."""
-    if runs_at_once > 1 and not any(name in environment for name in DEVICE_MEMORY_SETTINGS):
+def device_name() -> str:
+    """The kind of device JAX computes on ("cpu", "NVIDIA H200", ...), for the study page."""
+    return jax.devices()[0].device_kind
+
+
+def share_the_device(environment: MutableMapping[str, str]) -> None:
+    """Let the sweep's processes share one GPU. By default JAX preallocates 75% of a GPU's
+    memory in each process that uses it (JAX's "GPU memory allocation" page): the sweep itself
+    (which asks JAX for its backend) would hold it, and every run in a worker process would
+    fail out of memory. Unless the user chose a memory setting, every process allocates as it
+    needs (XLA_PYTHON_CLIENT_PREALLOCATE=false, inherited by the workers it spawns); nothing
+    changes on a CPU."""
+    if not any(name in environment for name in DEVICE_MEMORY_SETTINGS):
         environment["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 
 

@@ -122,6 +122,14 @@ def test_the_page_compares_with_the_published_outcomes(sweep_dir: Path) -> None:
     assert "data:image/png;base64," in page and 'src="http' not in page
 
 
+def test_the_page_names_the_accelerator_a_sweep_ran_on(sweep_dir: Path) -> None:
+    record = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    record["machine"] = {"cpus": 16, "backend": "gpu", "device": "NVIDIA H200"}
+    (sweep_dir / "sweep.json").write_text(json.dumps(record), encoding="utf-8")
+    markdown = write_study(sweep_dir)[0].read_text(encoding="utf-8")
+    assert "on 16 CPU cores and one NVIDIA H200 (gpu): 10.0 min" in markdown
+
+
 def test_rasp_report_rebuilds_the_study_of_a_sweep_folder(sweep_dir: Path) -> None:
     result = rasp("report", str(sweep_dir))
     assert result.returncode == 0, result.stderr

@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import jax
 import numpy as np
 import pytest
 
 import rasp
 from generalization.config import load_sweep
 from generalization.reporting.study import write_study
-from generalization.sweep import MARKER, run_sweep, share_the_device
+from generalization.sweep import DEVICE_MEMORY_SETTINGS, MARKER, run_sweep, share_the_device
 from test_cli import assert_one_error_line, rasp as run_rasp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +139,7 @@ def test_every_run_of_the_grid_runs_and_sweep_json_records_it(finished_sweep):
     assert stored["config"]["training"]["steps"] == 40
     assert lines[-2].startswith("[4/4] ")
     assert results["machine"]["cpus"] >= 1 and results["wall_seconds"] > 0
+    assert results["machine"]["device"] == jax.devices()[0].device_kind
     assert results["published"] == {"copy": {"generalizes": True, "source": "a paper",
                                              "compare": "2x", "every_seed": False}}
     assert results["note"] == "Trained briefly."
@@ -404,13 +406,15 @@ def ray_cluster() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_runs_at_once_share_one_gpu_unless_the_user_set_its_memory():
-    # JAX preallocates 75% of a GPU's memory per process: two runs at once would not fit.
-    alone, together, chosen = {}, {}, {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
-    share_the_device(alone, 1)
-    share_the_device(together, 2)
-    share_the_device(chosen, 2)
-    assert alone == {} and together == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+def test_the_sweep_and_its_runs_share_one_gpu_unless_the_user_set_its_memory(finished_sweep):
+    # JAX preallocates 75% of a GPU's memory per process: the sweep's own process would hold
+    # it and no run could start. The sweep of the fixture ran in this process.
+    assert os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == "false" or \
+        any(name in os.environ for name in DEVICE_MEMORY_SETTINGS[1:])
+    unset, chosen = {}, {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
+    share_the_device(unset)
+    share_the_device(chosen)
+    assert unset == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     assert chosen == {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
 
 

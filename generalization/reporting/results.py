@@ -298,6 +298,7 @@ def write_results(results: Results, path: str | Path) -> None:
 class Machine:
     cpus: int
     backend: str        # jax's default backend: cpu, gpu, tpu
+    device: str | None = None   # the kind of JAX's device: "cpu", "NVIDIA H200", ...
 
 
 @dataclass

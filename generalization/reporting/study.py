@@ -445,7 +445,9 @@ def _timing(sweep: SweepRecord) -> str:
     total = sum(entry.seconds for entry in runs)
     wall = sweep.wall_seconds
     machine = sweep.machine
-    where = f" on {machine.cpus} CPU cores ({machine.backend})" if machine else ""
+    where = "" if machine is None else f" on {machine.cpus} CPU cores ({machine.backend})" \
+        if machine.device in (None, "cpu") else \
+        f" on {machine.cpus} CPU cores and one {machine.device} ({machine.backend})"
     shown = (f"Wall time of the sweep's last invocation{where}: {_minutes(wall)}"
              if wall is not None else "Wall time not recorded")
     skipped = sum(entry.status == "skipped" for entry in sweep.runs.values())
