@@ -7,6 +7,10 @@ seeds until k fit, and the paper preset end to end at tiny step counts."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from generalization.training.batches import block_lengths, length_buckets
 from generalization.training.config import TrainConfig
 from generalization.training.steps import make_optimizer
 from rasp.values import value_order
+from test_cli import assert_one_error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = ROOT / "examples" / "published"
@@ -300,6 +305,47 @@ def test_every_task_of_the_paper_preset_runs_end_to_end(name: str, tmp_path: Pat
     results = paper_run(name, tmp_path)
     assert results.task.test_lengths[1] == 150
     assert [e.length for e in results.runs[0].lengths][-1] == 150
+
+
+def test_the_gpu_check_is_the_paper_preset_on_four_tasks_with_three_seeds() -> None:
+    paper = load_sweep(ROOT / "examples" / "sweeps" / "published_paper.toml")
+    gpu = load_sweep(ROOT / "examples" / "sweeps" / "published_paper_gpu.toml")
+    runs = {run.name: run.config for run in paper.runs}
+    assert [run.name for run in gpu.runs] == ["bin_majority", "majority", "unique_copy", "sort"]
+    for run in gpu.runs:
+        training = dataclasses.replace(run.config.training, seeds=(0, 1, 2), fitted_seeds=0,
+                                       label_workers=3)
+        assert run.config.training == training
+        assert dataclasses.replace(run.config, training=runs[run.name].training) == \
+            runs[run.name]
+        assert gpu.published[run.name] == paper.published[run.name]
+
+
+def test_the_gpu_check_refuses_a_machine_without_one_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
+    env.pop("ALLOW_CPU", None)
+    done = subprocess.run(["bash", str(ROOT / "bench" / "paper_gpu.sh"), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout == ""
+    assert_one_error_line(done, "not on a GPU")
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_end_to_end_on_a_cpu_at_tiny_step_counts(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON": sys.executable, "ALLOW_CPU": "1",
+           "BENCH_OPTIONS": "--quick"}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "paper_gpu.sh"), str(tmp_path / "out"),
+                           *(f"--set={s}" for s in tiny(["task.test_lengths=[51,53]"]))],
+                          capture_output=True, text=True, env=env, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert names == {"devices.txt", "bench_training.txt", "sweep.log",
+                     "published_paper_gpu.tar.gz"}
+    with tarfile.open(tmp_path / "out" / "published_paper_gpu.tar.gz") as archive:
+        members = archive.getnames()
+        study = archive.extractfile("published_paper_gpu/study.md").read().decode()
+    assert not any("/checkpoints" in m or "/models" in m for m in members)
+    assert "on " in study and "CPU cores (cpu)" in study
 
 
 PROMPTS = [("majority_prompt", {}, "abc|"), ("majority_prompt", {"counts": "uniform"}, "01|"),
