@@ -10,17 +10,23 @@
 # OUT receives devices.txt, bench_training.txt, sweep.log and published_paper_gpu.tar.gz (the
 # sweep folder less its checkpoints and models, a few MB: study.md, study.html, plots/, each
 # run's results.json and report); the sweep itself runs in a scratch folder, deleted after.
-# Needs the project installed with JAX for the GPU
-# (README, "Reproducing the published results"). Exits 2 when JAX sees no GPU, unless
-# ALLOW_CPU=1 (a CPU run at tiny step counts checks the script itself). PYTHON (default
-# python3) runs both; BENCH_OPTIONS (default --steps 100) go to the training benchmark.
+# Needs JAX for the GPU and the project's dependencies (README, "Reproducing the published
+# results"), not the project installed: it runs from this checkout. WHEELS=FOLDER installs the
+# wheels in FOLDER first (without dependencies), for a machine that reaches no package index.
+# Exits 2 when JAX sees no GPU, unless ALLOW_CPU=1 (a CPU run at tiny step counts checks the
+# script itself). PYTHON (default python3) runs both; BENCH_OPTIONS (default --steps 100) go
+# to the training benchmark.
 set -euo pipefail
 out=${1:?usage: bash bench/paper_gpu.sh OUT [rasp sweep options]}
 shift
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the project runs from its checkout
 python=${PYTHON:-python3}
+if [[ -n ${WHEELS:-} ]]; then   # packages the machine lacks, carried as wheels (README)
+    "$python" -m pip install -q --no-deps "$WHEELS"/*.whl
+fi
 backend=$("$python" -c "import jax; print(jax.default_backend())")
 if [[ $backend != gpu && ${ALLOW_CPU:-0} != 1 ]]; then
     echo "bench/paper_gpu.sh: JAX computes on '$backend', not on a GPU (hint: install JAX for" \
