@@ -248,6 +248,26 @@ mean_full = aggregate(_against_full or not _fixed_full, indices, -1);
                                           ops.apply(op, k.copy(), q.copy()))
 
 
+def test_long_selectors_compare_narrowed_ints_exactly():
+    # From _NARROW_CELLS cells on, int operands are compared in the narrowest int type that
+    # holds both: at every boundary of int8/int16/int32, and past them, nothing changes.
+    rng = np.random.default_rng(1)
+    rows, width = 4, 1 + int(np.sqrt(evaluate._NARROW_CELLS // 4))
+    for low, high in ((-128, 127), (-129, 127), (0, 32768), (-2**31, 2**31 - 1),
+                      (-2**40, 2**40), (2**62, 2**63 - 1)):
+        keys = rng.integers(low, high, (rows, width), endpoint=True)
+        queries = keys[:, ::-1].copy()
+        queries[0, 0], keys[0, 0] = low, high
+        for op in ("==", "<", ">=", "!="):
+            np.testing.assert_array_equal(
+                evaluate._compared(op, keys[:, None, :], queries[:, :, None]),
+                ops.apply(op, keys[:, None, :].copy(), queries[:, :, None].copy()))
+    words = np.array([["ab", "b", "abc", "a"][i % 4] for i in range(rows * width)]).reshape(
+        rows, width)
+    np.testing.assert_array_equal(evaluate._compared("<", words[:, None, :], words[:, :, None]),
+                                  ops.apply("<", words[:, None, :], words[:, :, None]))
+
+
 def test_value_types_do_not_depend_on_the_batch():
     program = rasp.loads("out = aggregate(select(tokens, tokens, ==), indices);\n")
     [alone] = program.run("out", ["ab"])
