@@ -7,6 +7,7 @@ seeds until k fit, and the paper preset end to end at tiny step counts."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import subprocess
 import sys
@@ -79,6 +80,32 @@ def test_labels_from_confirmed_proposals_and_pools_equal_the_token_by_token_labe
     fast = task_data(name).examples_of_many(rngs, 16, (1, 20) if name != "addition"
                                             else (4, 20))
     assert fast == slow
+
+
+def test_pooled_labelling_pauses_the_cycle_collector_and_restores_it() -> None:
+    """The labelling pass runs without the cycle collector (its lists are acyclic) and leaves
+    the collector as it found it, also when the pass fails."""
+    data = task_data("majority")
+    seen = []
+
+    class Spy(type(data.program)):
+        def run(self, *args, **kwargs):
+            seen.append(gc.isenabled())
+            return super().run(*args, **kwargs)
+
+    data.program.__class__ = Spy
+    assert gc.isenabled()
+    data.examples_of_many([np.random.default_rng(0)], 8, (1, 5))
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        data.examples_of_many([np.random.default_rng(0)], 8, (1, 5))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError):
+        data.examples_of_many([np.random.default_rng(0)], 8, (5, 1))
+    assert gc.isenabled()
 
 
 class WrongSort(type(make_sampler("sort_prompt", {}))):

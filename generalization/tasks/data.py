@@ -19,9 +19,11 @@ len(s) - 2 (the continuation's tokens, end token included), -1 over the rest of 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import itertools
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -35,6 +37,25 @@ from rasp.values import value_key
 
 if TYPE_CHECKING:   # the compiled model is only read from; importing it would import JAX
     from compiler.model import CompiledModel
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector off for the block (unless it was off already).
+
+    A labelling pass allocates tens of thousands of lists (inputs, outputs, proposals) that
+    live until the pass ends, and none of them is in a reference cycle: reference counting
+    frees them all. Left on, the collector counts them as survivors and every second pool or so
+    scans the whole heap, which JAX and the compiled model make large: 80 ms for 160K objects
+    here, a third of majority's pass at lengths 1-50 (`bench/bench_labelling.py`)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
 
 class Examples(NamedTuple):
     """Model inputs with their outputs: `inputs` token lists, `outputs` an s-op's output on
@@ -101,12 +122,14 @@ class TaskData(Encoding):
         batch one input length at a time, so labelling many batches in one call spreads its
         cost per length over more inputs (several times faster for short programs)."""
         samples, drawn, sizes = [], [], []
-        for rng in rngs:
-            some = rng.integers(lengths[0], lengths[1] + 1, size=batch_size).tolist()
-            samples += self.task.sampler.sample_batch(rng, some, list(self.task.sampler_vocab))
-            drawn += some
-            sizes.append(len(some))
-        together = self.labelled(samples, drawn)
+        with _cycle_collection_paused():
+            for rng in rngs:
+                some = rng.integers(lengths[0], lengths[1] + 1, size=batch_size).tolist()
+                samples += self.task.sampler.sample_batch(rng, some,
+                                                          list(self.task.sampler_vocab))
+                drawn += some
+                sizes.append(len(some))
+            together = self.labelled(samples, drawn)
         split, start = [], 0
         for size in sizes:
             split.append(Examples(*(part[start:start + size] for part in together)))
