@@ -9,7 +9,8 @@
       jitted call) labelled in one interpreter call (`TaskData.examples_of_many`), the
       samplers' proposals confirmed in one pass (`TaskData._confirmed_proposals`). Both label
       the same prompts, and the labels are checked to be identical; the two are timed in
-      turn --repeats times and the best of each kept (the machine is shared);
+      turn --repeats times and the best of each kept (the machine is shared). This process
+      keeps freed memory mapped as training's chunk builder does (`rasp.heap`), for both;
     - in --workers processes (default: one per CPU core), as training with `label_workers`
       builds them (`training/prefetch.py`): --chunks chunks of --pool batches, each labelled
       as above and encoded as arrays with its position ids. Timed between the deliveries of
@@ -42,6 +43,7 @@ from generalization.tasks import TaskData
 from generalization.training.batches import block_lengths, length_buckets
 from generalization.training.config import TrainConfig
 from generalization.training.prefetch import ChunkSource
+from rasp.heap import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("unique_copy", "sort", "majority", "repeat_copy", "count")
@@ -133,6 +135,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=12)
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
+    keep_freed_memory()   # as `ChunkSource` does in the process that labels
     print(f"(a) labelled sequences per second, batches of {BATCH}, lengths 1-{args.top}")
     print(f"{'task':<12} {'token by token':>15} {'one pass, pooled':>17} {'ratio':>7} "
           f"{f'in {args.workers} workers':>13} {'ratio':>7}")

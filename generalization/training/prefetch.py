@@ -30,6 +30,7 @@ from generalization.models.config import ModelConfig
 from generalization.tasks.data import TaskData
 from generalization.training.batches import chunk_batches
 from generalization.training.config import TrainConfig
+from rasp.heap import keep_freed_memory
 
 Chunk = tuple[tuple[np.ndarray, ...], np.ndarray]
 # The chunk beginning at a step: (the step it ends at, the lengths its steps draw from).
@@ -38,10 +39,15 @@ Plan = Callable[[int], tuple[int, tuple[int, int]]]
 
 class ChunkSource:
     """`chunk_batches` of every chunk of a training run, built in this process (no workers)
-    or ahead in worker processes; use as a context manager, which stops the workers."""
+    or ahead in worker processes; use as a context manager, which stops the workers.
+
+    The process that builds the chunks keeps freed memory mapped (`rasp.heap`): the
+    interpreter's selectors then reuse pages instead of faulting them in again."""
 
     def __init__(self, data: TaskData, model_config: ModelConfig, config: TrainConfig,
                  plan: Plan, workers: int = 0):
+        if not workers:
+            keep_freed_memory()
         self._arguments = (data, model_config, config)
         self._plan = plan
         self._steps = config.steps
@@ -87,6 +93,7 @@ _worker_arguments: tuple[TaskData, ModelConfig, TrainConfig] | None = None
 
 def _start(data: TaskData, model_config: ModelConfig, config: TrainConfig) -> None:
     global _worker_arguments
+    keep_freed_memory()
     _worker_arguments = (data, model_config, config)
 
 
