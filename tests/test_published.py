@@ -124,6 +124,38 @@ def test_a_proposal_the_program_does_not_confirm_is_continued_token_by_token() -
                                                                                   (1, 9))
 
 
+class IntCount(type(make_sampler("count_prompt", {}))):
+    """count_prompt over int tokens, its separator the int 1000 (a setting takes strings)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "separator", 1000)
+
+
+def test_proposals_of_numbers_are_confirmed_by_their_values() -> None:
+    """Proposals of strings are checked with `==`, others by `value_key`: counting over int
+    tokens confirms every right proposal, refuses a wrong one, and labels as token by token."""
+    program = rasp.loads(
+        "a = aggregate(select(indices, 0, ==), tokens_int);\n"
+        "b = aggregate(select(indices, 1, ==), tokens_int);\n"
+        "count_next = 0 if indices < 2 else (a if tokens_int == 1000 else\n"
+        "    (2000 if tokens_int == b else tokens_int + 1));\n")
+    task = dataclasses.replace(cpu_config("count").task, vocab=(*range(21), 1000, 2000),
+                               end_token=2000, sampler=IntCount(), train_lengths=(2, 10),
+                               test_lengths=(11, 12))
+    data = TaskData(task, program, {0, *task.vocab})
+    lengths = [2, 5, 10]
+    prompts = task.sampler.sample_batch(np.random.default_rng(3), lengths, list(task.vocab))
+    budgets = [task.sampler.max_sequence(n) - len(p) for p, n in zip(prompts, lengths)]
+    assert data._confirmed_proposals(prompts, budgets, {}) == \
+        [list(range(p[0], p[1] + 1)) + [2000] for p in prompts]
+    wrong = dataclasses.replace(task, end_token=20)   # the program ends with 2000, not 20
+    assert TaskData(wrong, program, {0, *task.vocab})._confirmed_proposals(
+        prompts, budgets, {}) == [None] * 3
+    labelled = [TaskData(task, program, {0, *task.vocab}, propose=propose).examples(
+        np.random.default_rng(4), 32, (2, 10)) for propose in (True, False)]
+    assert labelled[0] == labelled[1] and type(labelled[0].inputs[0][0]) is int
+
+
 def test_majority_samplers_draw_no_ties_and_binary_counts_uniformly() -> None:
     rng = np.random.default_rng(0)
     for prompt in make_sampler("majority_prompt", {}).sample_batch(

@@ -38,6 +38,7 @@ from rasp.values import value_key
 if TYPE_CHECKING:   # the compiled model is only read from; importing it would import JAX
     from compiler.model import CompiledModel
 
+
 @contextlib.contextmanager
 def _cycle_collection_paused() -> Iterator[None]:
     """Python's cycle collector off for the block (unless it was off already).
@@ -199,24 +200,36 @@ class TaskData(Encoding):
         (A proposal the program does not confirm is continued token by token instead.)"""
         if not self.propose:
             return [None] * len(prompts)
-        end = value_key(self.task.end_token)
-        known = {value_key(token) for token in self.vocab}
+        end_token = self.task.end_token
+        # What the program must write for a proposal to stand: the proposal itself when it is
+        # strings alone (the usual vocabulary), compared with `==`, since a string equals only
+        # the same string; else its `value_key`s, which tell True from 1.
+        strings = {t for t in self.vocab if type(t) is str} if type(end_token) is str else set()
+        end, known = value_key(end_token), {value_key(token) for token in self.vocab}
         proposals: list[list | None] = []
-        proposed_keys: dict[int, list[tuple]] = {}
+        expected: dict[int, list] = {}
         for i, (prompt, budget) in enumerate(zip(prompts, budgets)):
-            proposal = self.task.sampler.proposal(list(prompt), self.task.end_token)
-            keys = [value_key(token) for token in proposal or ()]
-            usable = (proposal is not None and 0 < len(proposal) <= budget and
-                      keys[-1] == end and end not in keys[:-1] and set(keys) <= known)
-            proposals.append(proposal if usable else None)
-            if usable:
-                proposed_keys[i] = keys
-        if not proposed_keys:
+            proposal = self.task.sampler.proposal(list(prompt), end_token)
+            wanted = None
+            if proposal is not None and 0 < len(proposal) <= budget:
+                if set(proposal) <= strings:
+                    if proposal[-1] == end_token and end_token not in proposal[:-1]:
+                        wanted = proposal
+                else:
+                    keys = [value_key(token) for token in proposal]
+                    if keys[-1] == end and end not in keys[:-1] and set(keys) <= known:
+                        wanted = keys
+            proposals.append(None if wanted is None else proposal)
+            if wanted is not None:
+                expected[i] = wanted
+        if not expected:
             return proposals
-        rows = [list(prompts[i]) + proposals[i][:-1] for i in proposed_keys]
-        for (i, keys), outputs in zip(proposed_keys.items(),
-                                      self.program.run(self.task.sop, rows)):
-            if [value_key(v) for v in outputs[len(prompts[i]) - 1:]] == keys:
+        rows = [list(prompts[i]) + proposals[i][:-1] for i in expected]
+        for (i, wanted), outputs in zip(expected.items(), self.program.run(self.task.sop, rows)):
+            written = outputs[len(prompts[i]) - 1:]
+            if wanted is not proposals[i]:
+                written = [value_key(value) for value in written]
+            if written == wanted:
                 recorded[i] = outputs
             else:
                 proposals[i] = None
