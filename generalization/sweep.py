@@ -39,7 +39,6 @@ import multiprocessing
 import os
 import socket
 import sys
-import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -60,6 +59,7 @@ from generalization.reporting.results import (SWEEP_SCHEMA, Machine, Results, Sw
                                               SweepRecord, load_results)
 from generalization.reporting.study import write_study
 from generalization.reporting.summary import summary_table
+from generalization.worker_processes import exit_with_parent
 from rasp.errors import RaspError
 from rasp.files import output_folder, write_atomically
 
@@ -163,7 +163,7 @@ def _on_local_pool(jobs: list[tuple[SweepRun, Path]], workers: int) -> Finished:
     # JAX is not fork-safe: each worker starts a fresh interpreter.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_one, run.config, run_dir): (run, run_dir)
                    for run, run_dir in jobs}
         for future in as_completed(futures):
@@ -190,18 +190,6 @@ def share_the_device(environment: MutableMapping[str, str]) -> None:
     changes on a CPU."""
     if not any(name in environment for name in DEVICE_MEMORY_SETTINGS):
         environment["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-
-
-def _exit_with_parent(parent: int, every: float = 1.0) -> None:
-    """In a pool worker: exit as soon as the sweep that started it is gone. A killed sweep
-    does not shut its pool down, and a worker left running would go on writing into a run
-    folder that the next invocation of the same sweep trains in too."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _connect_to_ray(address: str) -> Any:

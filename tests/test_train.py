@@ -4,6 +4,7 @@ does not depend on how steps are cut into jitted calls, and a killed run resumes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -255,6 +256,46 @@ def test_resume_after_sigkill(reverse_data, uninterrupted, tmp_path):
     resumed = train(tiny_model(reverse_data, "randomized"), RESUME_CONFIG, reverse_data, (1, 5),
                     tmp_path, progress=False)
     assert_same_result(uninterrupted, resumed)
+
+
+LABELLING_RUN = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_train import task_data, tiny_model
+    from generalization.training.config import TrainConfig
+    from generalization.training.loop import train
+
+    data = task_data("reverse")
+    config = TrainConfig(steps=10**6, batch_size=8, seeds=(0,), steps_per_call=4,
+                         eval_every=10**6, checkpoint_every=10**6, label_workers=1)
+    train(tiny_model(data), config, data, (1, 5), None, progress=False)
+""")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_label_workers_of_a_killed_run_exit_with_it():
+    """A run killed with SIGKILL cannot shut its label workers down, and they would wait on
+    their queue for ever, holding their memory: they must exit by themselves."""
+    from test_sweep import _alive, _pool_workers
+    run = subprocess.Popen([sys.executable, "-c",
+                            LABELLING_RUN.format(tests=str(Path(__file__).parent))],
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (workers := _pool_workers(run.pid)):
+            assert run.poll() is None and time.monotonic() < deadline, "no worker started"
+            time.sleep(0.05)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a label worker outlived its run by 20 s"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
 
 
 # The settings the first checkpoints recorded: a setting added since must be recorded only when

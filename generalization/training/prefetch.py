@@ -16,11 +16,13 @@ steps marked inactive, so its batches are ignored as the loop ignores a frozen s
 Workers start with `spawn`, not `fork`: the parent runs JAX, whose threads a fork would copy in
 whatever state they are. Each start imports the harness and loads the program again (about
 two seconds), so workers pay off for long runs on hosts with spare cores, not for short ones.
+Workers end with the training process, also when it is killed (`worker_processes`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable
 
@@ -30,6 +32,7 @@ from generalization.models.config import ModelConfig
 from generalization.tasks.data import TaskData
 from generalization.training.batches import chunk_batches
 from generalization.training.config import TrainConfig
+from generalization.worker_processes import exit_with_parent
 from rasp.heap import keep_freed_memory
 
 Chunk = tuple[tuple[np.ndarray, ...], np.ndarray]
@@ -55,7 +58,7 @@ class ChunkSource:
         self._ahead: dict[int, Future] = {}
         self._pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
-            initargs=self._arguments) if workers else None
+            initargs=(os.getpid(), *self._arguments)) if workers else None
 
     def __enter__(self) -> ChunkSource:
         return self
@@ -91,8 +94,10 @@ class ChunkSource:
 _worker_arguments: tuple[TaskData, ModelConfig, TrainConfig] | None = None
 
 
-def _start(data: TaskData, model_config: ModelConfig, config: TrainConfig) -> None:
+def _start(parent: int, data: TaskData, model_config: ModelConfig,
+           config: TrainConfig) -> None:
     global _worker_arguments
+    exit_with_parent(parent)   # a killed training run leaves no worker behind
     keep_freed_memory()
     _worker_arguments = (data, model_config, config)
 
