@@ -46,7 +46,7 @@ VALUE_SETS = {
 }
 
 
-@pytest.mark.parametrize("function, values", itertools.product(FUNCTIONS, VALUE_SETS))
+@pytest.mark.parametrize("function, values", list(itertools.product(FUNCTIONS, VALUE_SETS)))
 def test_numerical_output_is_exact_at_every_value(function, values):
     f, value_set = FUNCTIONS[function], VALUE_SETS[values]
     mlp = discretise.discretising_mlp(f, X, OUT, value_set, ONE, "h", categorical=False)
@@ -61,7 +61,7 @@ def test_numerical_output_is_exact_at_every_value(function, values):
         assert nearest == float(f(v))
 
 
-@pytest.mark.parametrize("function, values", itertools.product(FUNCTIONS, VALUE_SETS))
+@pytest.mark.parametrize("function, values", list(itertools.product(FUNCTIONS, VALUE_SETS)))
 def test_categorical_output_is_the_one_hot_value_at_every_value(function, values):
     f, value_set = FUNCTIONS[function], VALUE_SETS[values]
     outputs = sorted({f(v) for v in value_set} - {None})
