@@ -21,8 +21,9 @@ import ctypes.util
 
 # glibc's mallopt parameter for the free memory kept at the heap's top (malloc.h).
 _M_TOP_PAD = -2
-# Large enough for a chunk's selector and its float32 copy at the training lengths of the
-# published presets (B x N x N = 128 x 50 x 50 cells: 0.3 MB and 1.3 MB).
+# A chunk at the published presets' training lengths (B x N x N = 128 x 50 x 50 cells) makes
+# 0.3 MB selectors and 1.3 MB float32 copies, a few alive at once: 64 MiB holds them many
+# times over, and is little beside the memory of a process that imports JAX.
 DEFAULT_PAD = 64 << 20
 
 
