@@ -353,20 +353,26 @@ def test_the_pool_workers_of_a_killed_sweep_exit_with_it(tmp_path):
                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
+    assert_pool_workers_exit_with(sweep, "a worker outlived its sweep by 20 s")
+
+
+def assert_pool_workers_exit_with(process: subprocess.Popen, outlived: str) -> None:
+    """Once `process` (in its own session) has started its pool workers, kill it alone with
+    SIGKILL: every worker must exit within 20 s (else fail with `outlived`)."""
     try:
         deadline = time.monotonic() + 120
-        while not (workers := _pool_workers(sweep.pid)):
-            assert sweep.poll() is None and time.monotonic() < deadline, "no worker started"
+        while not (workers := _pool_workers(process.pid)):
+            assert process.poll() is None and time.monotonic() < deadline, "no worker started"
             time.sleep(0.05)
-        os.kill(sweep.pid, signal.SIGKILL)
-        sweep.wait()
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
         deadline = time.monotonic() + 20
         while any(_alive(pid) for pid in workers):
-            assert time.monotonic() < deadline, "a worker outlived its sweep by 20 s"
+            assert time.monotonic() < deadline, outlived
             time.sleep(0.1)
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(sweep.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _stored(path: Path) -> tuple[bytes, int]:

@@ -4,7 +4,6 @@ does not depend on how steps are cut into jitted calls, and a killed run resumes
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -276,26 +275,13 @@ LABELLING_RUN = textwrap.dedent("""
 def test_the_label_workers_of_a_killed_run_exit_with_it():
     """A run killed with SIGKILL cannot shut its label workers down, and they would wait on
     their queue for ever, holding their memory: they must exit by themselves."""
-    from test_sweep import _alive, _pool_workers
+    from test_sweep import assert_pool_workers_exit_with
     run = subprocess.Popen([sys.executable, "-c",
                             LABELLING_RUN.format(tests=str(Path(__file__).parent))],
                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (workers := _pool_workers(run.pid)):
-            assert run.poll() is None and time.monotonic() < deadline, "no worker started"
-            time.sleep(0.05)
-        run.send_signal(signal.SIGKILL)
-        run.wait()
-        deadline = time.monotonic() + 20
-        while any(_alive(pid) for pid in workers):
-            assert time.monotonic() < deadline, "a label worker outlived its run by 20 s"
-            time.sleep(0.1)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.pid, signal.SIGKILL)
+    assert_pool_workers_exit_with(run, "a label worker outlived its run by 20 s")
 
 
 # The settings the first checkpoints recorded: a setting added since must be recorded only when
