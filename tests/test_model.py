@@ -116,6 +116,23 @@ def test_compiled_maths_options_change_only_what_they_name(kind):
     assert out.shape == (BATCH, LENGTH, 3)
 
 
+def test_bos_is_the_first_token_at_a_training_offset():
+    # Huang et al.'s <bos> takes the first position id, so a sequence at offset o reads the
+    # table rows o, o+1, ..: the same logits as ids from 0 with the table moved up o rows.
+    # (A BOS pinned to row 0 reads different rows in the two runs and fails this.)
+    config = dataclasses.replace(TINY, positions="offset", bos=True, init="gpt2",
+                                 max_position=LENGTH + 3)
+    net = build_model(config)
+    tokens, positions, mask = inputs(config)
+    params = net.init(jax.random.key(0), tokens, positions, mask)
+    offset = 3
+    table = params["position_embeddings"]["embeddings"]
+    moved = {**params, "position_embeddings": {"embeddings": jnp.roll(table, -offset, axis=0)}}
+    np.testing.assert_allclose(np.asarray(net.apply(params, tokens, positions + offset, mask)),
+                               np.asarray(net.apply(moved, tokens, positions, mask)),
+                               atol=1e-6)
+
+
 def test_count_parameters_of_real_params():
     net = build_model(TINY)
     params = net.init(jax.random.key(0), *inputs(TINY))

@@ -110,7 +110,7 @@ class ModelConfig(Checked):
     causal: bool = setting(False, boolean)
     layer_norm: bool = setting(True, boolean)      # False: no LayerNorm (a compiled model's maths)
     activation: str = setting("gelu", activation_name)  # of the MLP's hidden layer
-    bos: bool = setting(False, boolean)            # prepend a learned BOS vector at position 0
+    bos: bool = setting(False, boolean)            # prepend a learned BOS vector, the first token
     init: str = setting("haiku", initialisation_name)
     # Tied input and output embeddings when non-empty: one entry per class (`class_tokens`).
     tied_classes: tuple[int, ...] = setting((), class_tokens)

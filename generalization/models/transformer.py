@@ -10,9 +10,13 @@ For tokens t, position ids p and a padding mask, with L pre-LayerNorm blocks:
 Three options, all off by default, give the maths of a compiled (tracr) model, so that
 `from_compiled` can embed one exactly: `layer_norm=False` makes every LN the identity (and
 creates no LN parameters), `activation="relu"` replaces gelu, and `bos=True` prepends a learned
-vector B at position 0 that every query may attend to (tracr's BOS token, the default target
-of its attention): the sequence becomes [B, x_0] with position ids [0, p + 1], so a position
-table has max_position + 1 rows, and the logits of B are dropped.
+vector B that every query may attend to (tracr's BOS token, the default target of its
+attention): the sequence becomes [B, x_0] with position ids [p_0, p + 1], so a position table
+has max_position + 1 rows, and the logits of B are dropped. B is the sequence's first token:
+it takes the first id and every token moves up one, so with ids from 0 (tracr's, and every
+evaluation) B sits at 0, and with a training offset o at o, next to x_0, as the <bos> of
+Huang et al.'s GPT-2 inputs does (their position ids run from the offset through the whole
+sequence, <bos> included).
 
 Two options give GPT-2's recipe (Radford et al. 2019, as Huang et al. 2025 train it through
 Hugging Face's `GPT2LMHeadModel`): `init="gpt2"` draws every weight matrix and embedding from
@@ -167,7 +171,7 @@ def build_model(config: ModelConfig, residuals: bool = False) -> hk.Transformed:
     `positions` come from `positions.position_ids(config.positions, ...)`; `mask` is True at
     real tokens. Outputs at padded positions are computed but meaningless.
     """
-    table_rows = config.max_position + config.bos   # the BOS takes id 0 (module docstring)
+    table_rows = config.max_position + config.bos  # ids move up one for the BOS (docstring)
 
     def forward(tokens: jax.Array, positions: jax.Array, mask: jax.Array) -> jax.Array:
         if config.input_dim:
@@ -181,8 +185,7 @@ def build_model(config: ModelConfig, residuals: bool = False) -> hk.Transformed:
             bos = hk.Embed(1, config.width, w_init=initialiser(config),
                            name="bos_embedding").embeddings
             x = jnp.concatenate([jnp.broadcast_to(bos, (batch, 1, config.width)), x], axis=1)
-            positions = jnp.concatenate(
-                [jnp.zeros((batch, 1), positions.dtype), positions + 1], axis=1)
+            positions = jnp.concatenate([positions[:, :1], positions + 1], axis=1)
             mask = jnp.concatenate([jnp.ones((batch, 1), bool), mask], axis=1)
         signal = pos.input_embedding(config.positions, positions, table_rows, config.width,
                                      initialiser(config))
