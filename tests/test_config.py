@@ -147,7 +147,7 @@ BAD = [
     ("model", "positions", "rope", "must be a non-empty list of position encodings"),
     ("model", "positions", [], "must be a non-empty list of position encodings"),
     ("model", "positions", ["rope", "rope"], "lists an encoding twice"),
-    ("model", "max_position", 8, "must exceed the longest test length (8), got 8"),
+    ("model", "max_position", 7, "must be at least the longest test length (8), got 7"),
     ("model", "max_position", 0, "must be a positive integer, got 0"),
     ("model", "dropout", 0.1, "unknown key (hint: [model] takes: layers, heads"),
     ("training", "steps", -3, "must be a positive integer, got -3"),

@@ -198,6 +198,14 @@ def test_parity_sort_and_addition_samplers_draw_the_published_distributions() ->
     assert set(firsts) == set(range(1, 7))    # |a| uniform in 1 .. n - 3
 
 
+def test_the_longest_addition_is_a_bound_that_is_reached() -> None:
+    # |a| = n - 3 ones and b = 1 carry into one more bit: n - 2 sum bits, then the end token.
+    sampler = cpu_config("addition").task.sampler
+    for n in (4, 10, 150):
+        prompt = ["1"] * (n - 3) + ["+", "1", "="]
+        assert n + len(sampler.proposal(prompt, "$")) == sampler.max_sequence(n) == 2 * n - 1
+
+
 def test_the_same_seed_draws_the_same_prompts() -> None:
     for name in ("majority_prompt", "parity_prompt", "sort_prompt", "binary_addition_prompt"):
         sampler = make_sampler(name, {})
@@ -281,6 +289,36 @@ def test_offsets_are_drawn_per_sequence_within_the_table() -> None:
     assert ids[lengths == 10, 0].max() == 2
     assert (position_ids("offset", np.random.default_rng(0), 3, 4, 12, False) ==
             np.arange(4)).all()
+
+
+# Huang et al.'s position table (n_positions) and largest training offset of a sequence whose x
+# has n tokens and whose answer has m, as their dataset classes draw it (max_test_length 150).
+THEIR_POSITIONS = {
+    "bin_majority": (154, lambda n, m: 150 - n),
+    "majority": (154, lambda n, m: 150 - n),
+    "parity": (154, lambda n, m: 150 - n),
+    "unique_copy": (303, lambda n, m: 2 * (150 - n)),
+    "sort": (303, lambda n, m: 2 * (150 - n)),
+    "repeat_copy": (303, lambda n, m: 2 * (150 - n)),
+    "addition": (300, lambda n, m: 2 * 150 - (1 + n + m + 1)),   # len(instance), <bos> included
+}
+
+
+@pytest.mark.parametrize("name", sorted(THEIR_POSITIONS))
+def test_the_paper_preset_draws_their_position_ids(name: str) -> None:
+    # Our model reads the sequence less its end token: the BOS at offset o, then the n_in
+    # tokens at o+1..o+n_in, o in [0, P - n_in], over a table of P + 1 rows. Theirs reads the
+    # end token too, at their last row, but nothing is scored after it (so we drop that row).
+    table, their_largest_offset = THEIR_POSITIONS[name]
+    positions = load_config(PUBLISHED / "paper" / f"{name}.toml").model.max_position
+    assert positions + 2 == table
+    for n in range(4, 51):
+        answers = range(1, n) if name == "addition" else [n if name in (
+            "unique_copy", "sort", "repeat_copy") else 1]
+        for m in answers:
+            # x, the separator (addition's "=" is in x) and the answer.
+            inputs = n + m + (name != "addition")
+            assert positions - inputs == their_largest_offset(n, m)
 
 
 def test_length_buckets_pad_at_most_their_fraction_and_keep_lengths_uniform() -> None:

@@ -109,7 +109,7 @@ def position_kinds(value: Any) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class ModelSection(Checked):
     """The learned models; one model per entry of `positions`. `max_position` defaults to
-    max(64, 2 * the longest test input) in a config, and must exceed that input."""
+    max(64, 2 * the longest test input) in a config, and must be at least that input."""
 
     layers: int | str = setting(MATCHING, matching_or_positive)
     heads: int | str = setting(MATCHING, matching_or_positive)
@@ -161,9 +161,9 @@ class ExperimentConfig(Checked):
 
     def cross_check(self) -> None:
         longest = self.task.input_width(self.task.test_lengths)
-        if self.model.max_position <= longest:
+        if self.model.max_position < longest:   # ids 0..longest-1 must be < max_position
             what = "input (whole sequence)" if self.task.autoregressive else "length"
-            raise Invalid(f"must exceed the longest test {what} ({longest}), got "
+            raise Invalid(f"must be at least the longest test {what} ({longest}), got "
                           f"{self.model.max_position}",
                           hint=f"e.g. max_position = {default_max_position(self.task)}",
                           key="max_position", section="model")

@@ -218,7 +218,7 @@ class BinaryAdditionPrompt(PromptSampler):
         return [str(b) for b in bits]
 
     def max_sequence(self, length: int) -> int:
-        return 2 * length    # n tokens, at most n - 2 sum bits, the end token
+        return 2 * length - 1    # n tokens, at most n - 2 sum bits (|a|, |b| <= n - 3), "$"
 
     def proposal(self, prompt: list, end_token: Any) -> list | None:
         plus = prompt.index(self.plus)
