@@ -206,6 +206,7 @@ def model_config(config: ExperimentConfig, positions: str, data: TaskData,
                        max_position=section.max_position, causal=config.task.causal,
                        bos=gpt2, init="gpt2" if gpt2 else "haiku",
                        tied_classes=data.class_tokens() if gpt2 else (),
+                       scores_vocabulary=gpt2,
                        attention=section.attention, linear_normalise=section.linear_normalise,
                        mesa_unit_norm=section.mesa_unit_norm)
 

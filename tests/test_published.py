@@ -27,7 +27,7 @@ from generalization.config.sweep import load_sweep
 from generalization.experiment import run_experiment
 from generalization.models.config import ModelConfig
 from generalization.models.positions import position_ids
-from generalization.models.transformer import GPT2_STD, build_model
+from generalization.models.transformer import GPT2_STD, build_model, class_logits
 from generalization.reporting.results import Results
 from generalization.settings import ConfigError
 from generalization.tasks import TaskData
@@ -35,7 +35,7 @@ from generalization.tasks.samplers import make_sampler
 from generalization.training import protocol
 from generalization.training.batches import block_lengths, length_buckets
 from generalization.training.config import TrainConfig
-from generalization.training.steps import make_optimizer
+from generalization.training.steps import make_optimizer, masked_cross_entropy
 from rasp.values import value_order
 from test_cli import assert_one_error_line
 
@@ -264,6 +264,39 @@ def test_gpt2_ties_the_output_layer_to_the_token_embedding_and_initialises_as_gp
     logits, again = (model.apply(p, tokens, tokens, tokens > 0) for p in (params, changed))
     assert not jnp.allclose(logits[..., 1], again[..., 1])   # class 1 is token 2's row
     assert jnp.allclose(logits[..., 2], again[..., 2])       # class 2 has a row of its own
+
+
+def test_the_gpt2_softmax_scores_the_whole_vocabulary_but_predicts_classes() -> None:
+    config = dataclasses.replace(gpt2_model(), scores_vocabulary=True)
+    model = build_model(config)
+    tokens = jnp.array([[1, 3, 3, 1, 0]])
+    params = model.init(jax.random.PRNGKey(0), tokens, tokens, tokens > 0)
+    logits, streams_ = build_model(config, residuals=True).apply(params, tokens, tokens,
+                                                                 tokens > 0)
+    # The classes' 4 logits, then PAD's (id 0, the one id that is no class's token), then the
+    # BOS vector's: both dot products with the final LayerNorm's output.
+    assert logits.shape == (1, 5, 4 + 2)
+    final = hk_layer_norm(params["ln_final"], streams_[-1])
+    np.testing.assert_allclose(logits[..., 4], final @ params["token_embeddings"]["embeddings"][0],
+                               atol=1e-5)
+    np.testing.assert_allclose(logits[..., 5], final @ params["bos_embedding"]["embeddings"][0],
+                               atol=1e-5)
+    # Without the option the model has the same parameters and the classes' logits only.
+    plain = build_model(gpt2_model()).apply(params, tokens, tokens, tokens > 0)
+    np.testing.assert_allclose(plain, class_logits(config, logits), atol=1e-6)
+    # The loss's softmax includes the vocabulary's logits: it is larger than over the classes.
+    labels = jnp.array([[0, 1, 3, 2, -1]])
+    assert float(masked_cross_entropy(logits, labels)) > float(masked_cross_entropy(plain, labels))
+    with pytest.raises(ValueError, match="needs tied_classes"):
+        ModelConfig(vocab_size=4, num_classes=2, num_layers=1, num_heads=1,
+                    scores_vocabulary=True)
+
+
+def hk_layer_norm(params: dict, x: jax.Array) -> jax.Array:
+    """LayerNorm over the last axis with Haiku's epsilon, from a `ln_*` parameter dict."""
+    mean = x.mean(-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(variance + 1e-5) * params["scale"] + params["offset"]
 
 
 def test_the_linear_schedule_decays_to_zero_without_warm_up() -> None:

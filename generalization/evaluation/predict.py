@@ -20,7 +20,7 @@ from generalization.evaluation.metrics import (AUTOREGRESSIVE_METRICS, correct_t
                                                end_scores, exact_match)
 from generalization.models.config import ModelConfig
 from generalization.models.positions import position_ids
-from generalization.models.transformer import build_model
+from generalization.models.transformer import build_model, class_logits
 from generalization.tasks.continuation import continue_prompts
 from generalization.tasks.data import Batch, TaskData
 from generalization.tasks.encoding import IGNORE_LABEL, Encoding
@@ -38,7 +38,8 @@ def _predictor(model_config: ModelConfig) -> Callable[..., jax.Array]:
     model = build_model(model_config)
 
     def one_seed(params, tokens, positions, mask):
-        return jnp.argmax(model.apply(params, tokens, positions, mask), axis=-1).astype(jnp.int32)
+        logits = class_logits(model_config, model.apply(params, tokens, positions, mask))
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
     return jax.jit(jax.vmap(one_seed, in_axes=(0, None, None, None)))
 

@@ -114,6 +114,10 @@ class ModelConfig(Checked):
     init: str = setting("haiku", initialisation_name)
     # Tied input and output embeddings when non-empty: one entry per class (`class_tokens`).
     tied_classes: tuple[int, ...] = setting((), class_tokens)
+    # With tied_classes: the softmax of the loss also scores every input id that is no class's
+    # token (PAD included) and the BOS, as GPT-2's LM head scores its whole vocabulary; their
+    # logits follow the classes' and are never a label (`transformer.py`).
+    scores_vocabulary: bool = setting(False, boolean)
     # Per layer (one entry: every layer): softmax, linear or mesa (`attention.py`).
     attention: tuple[str, ...] = setting(("softmax",), attention_families)
     linear_normalise: bool = setting(False, boolean)   # linear: divide by the number of keys
@@ -129,6 +133,9 @@ class ModelConfig(Checked):
         problem = attention_problem(self.attention, self.num_layers, (self.positions,))
         if problem:
             raise Invalid(problem, key="attention")
+        if self.scores_vocabulary and not self.tied_classes:
+            raise Invalid("scores the vocabulary through the tied output layer, so it needs "
+                          "tied_classes", key="scores_vocabulary")
         if self.tied_classes and (len(self.tied_classes) != self.num_classes or
                                   max(self.tied_classes) >= self.vocab_size):
             raise Invalid(f"must give one input id below {self.vocab_size} (or -1) for each "

@@ -207,7 +207,7 @@ def _compiled(model_config: ModelConfig, optimiser_config: TrainConfig,
     of them in this process (a resume, other seeds, another experiment) reuses the jitted
     functions, which jax recompiles only for new shapes."""
     model, optimizer = build_model(model_config), make_optimizer(optimiser_config)
-    return (make_chunk_step(model, optimizer), make_measure(model),
+    return (make_chunk_step(model, optimizer), make_measure(model, model_config),
             make_init(model, optimizer, length))
 
 
@@ -258,7 +258,7 @@ def _status(book: _Bookkeeping, pending: tuple[jax.Array, np.ndarray] | None) ->
 
 # Options recorded in a checkpoint's identity only when they differ from their defaults.
 LATER_MODEL_OPTIONS = ("layer_norm", "activation", "bos", "init", "tied_classes", "attention",
-                       "linear_normalise", "mesa_unit_norm", "input_dim")
+                       "linear_normalise", "mesa_unit_norm", "input_dim", "scores_vocabulary")
 LATER_TRAIN_OPTIONS = ("schedule", "fitted_seeds", "max_seeds", "bucket_padding",
                        "bucket_steps", "init_from")
 # Options that change where the work is done, never the result: a run resumes under others.

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import optax
 
 from generalization.evaluation.metrics import exact_match
+from generalization.models.config import ModelConfig
+from generalization.models.transformer import class_logits
 from generalization.tasks.encoding import IGNORE_LABEL
 from generalization.training.config import TrainConfig
 
@@ -136,13 +138,15 @@ def make_chunk_step(model: hk.Transformed, optimizer: optax.GradientTransformati
     return chunk_step
 
 
-def make_measure(model: hk.Transformed) -> Callable[..., tuple[jax.Array, jax.Array]]:
+def make_measure(model: hk.Transformed,
+                 config: ModelConfig) -> Callable[..., tuple[jax.Array, jax.Array]]:
     """jit(vmap over seeds) of (params, tokens, positions, mask, labels) -> (loss, exact match),
-    each seed on its own batch."""
+    each seed on its own batch; predictions are the argmax over the classes."""
 
     def one_seed(params, tokens, positions, mask, labels):
         logits = model.apply(params, tokens, positions, mask)
+        predictions = jnp.argmax(class_logits(config, logits), axis=-1)
         return (masked_cross_entropy(logits, labels),
-                jnp.mean(exact_match(jnp.argmax(logits, axis=-1), labels)))
+                jnp.mean(exact_match(predictions, labels)))
 
     return jax.jit(jax.vmap(one_seed))
