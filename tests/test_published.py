@@ -460,6 +460,27 @@ def test_the_gpu_check_refuses_a_machine_without_one_in_one_line(tmp_path: Path)
     assert_one_error_line(done, "not on a GPU")
 
 
+def test_the_gpu_check_stopped_by_its_time_limits_packs_what_it_has(tmp_path: Path) -> None:
+    """A lease ends at a fixed time: BENCH_SECONDS and SWEEP_SECONDS stop the two halves, the
+    sweep folder is packed all the same with its study page rebuilt (every run unfinished
+    here, 30 s being less than the tiny runs take on a CPU but more than the sweep needs to
+    write sweep.json), and the script says so and exits 1."""
+    env = {**os.environ, "PYTHON": sys.executable, "ALLOW_CPU": "1", "JAX_PLATFORMS": "cpu",
+           "BENCH_SECONDS": "1", "SWEEP_SECONDS": "30"}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "paper_gpu.sh"), str(tmp_path / "out"),
+                           *(f"--set={s}" for s in tiny(["task.test_lengths=[51,53]"]))],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[-1].endswith("(benchmark exit 124, sweep exit 124)")
+    assert "the study page is rebuilt from the runs that finished" in done.stderr
+    with tarfile.open(tmp_path / "out" / "published_paper_gpu.tar.gz") as archive:
+        study = archive.extractfile("published_paper_gpu/study.md").read().decode()
+    unfinished = study.split("## Failed or unfinished runs")[1]
+    assert all(f"| {name}" in unfinished for name in ("bin_majority", "majority", "unique_copy",
+                                                       "sort"))
+
+
 @pytest.mark.slow
 def test_the_gpu_check_runs_end_to_end_on_a_cpu_at_tiny_step_counts(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHON": sys.executable, "ALLOW_CPU": "1",
