@@ -27,6 +27,13 @@ out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the project runs from its checkout
 python=${PYTHON:-python3}
+for limit in BENCH_SECONDS SWEEP_SECONDS; do
+    if [[ -n ${!limit:-} && ! ${!limit} =~ ^[1-9][0-9]*$ ]]; then
+        echo "bench/paper_gpu.sh: $limit='${!limit}' is not a positive whole number of seconds" \
+             "(hint: $limit=410, or leave it unset for no limit)" >&2
+        exit 2
+    fi
+done
 if [[ -n ${WHEELS:-} ]]; then   # packages the machine lacks, carried as wheels (README)
     "$python" -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
 fi
@@ -50,7 +57,8 @@ scratch=$(mktemp -d)
 swept=0
 within "${SWEEP_SECONDS:-}" "$python" -m command_line.main sweep examples/sweeps/published_paper_gpu.toml \
     -o "$scratch/published_paper_gpu" --workers 4 "$@" 2>&1 | tee "$out/sweep.log" || swept=$?
-if [[ $swept != 0 && -f $scratch/published_paper_gpu/sweep.json ]]; then
+# Stopped by its limit (timeout's 124, or 137 once killed): the page is not yet written.
+if [[ ($swept == 124 || $swept == 137) && -f $scratch/published_paper_gpu/sweep.json ]]; then
     echo "bench/paper_gpu.sh: the sweep stopped (exit $swept); the study page is rebuilt from" \
          "the runs that finished" | tee -a "$out/sweep.log" >&2
     "$python" -c "import sys; from generalization.reporting.study import write_study

@@ -460,6 +460,16 @@ def test_the_gpu_check_refuses_a_machine_without_one_in_one_line(tmp_path: Path)
     assert_one_error_line(done, "not on a GPU")
 
 
+@pytest.mark.parametrize("limit", ["abc", "10m", "0"])
+def test_the_gpu_check_refuses_a_bad_time_limit_in_one_line(tmp_path: Path, limit: str) -> None:
+    env = {**os.environ, "PYTHON": sys.executable, "SWEEP_SECONDS": limit}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "paper_gpu.sh"), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout == ""
+    assert_one_error_line(done, f"SWEEP_SECONDS='{limit}'", "positive whole number of seconds")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_the_gpu_check_stopped_by_its_time_limits_packs_what_it_has(tmp_path: Path) -> None:
     """A lease ends at a fixed time: BENCH_SECONDS and SWEEP_SECONDS stop the two halves, the
     sweep folder is packed all the same with its study page rebuilt (every run unfinished
