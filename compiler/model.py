@@ -37,6 +37,12 @@ ACTIVATION_BUDGET = 1 << 26
 WIDTH_BUCKETING_WORK = 10 ** 8
 # Long inputs of a large model run at widths in steps of this many positions.
 WIDTH_STEP = 64
+# Every matmul of the forward pass runs at full float32 precision. JAX's default on an NVIDIA
+# GPU is TF32 (10 mantissa bits) and bfloat16 passes on a TPU; tracr's weights are exact only
+# in float32: attention logits scaled by a large softmax coldness and MLP tables read off
+# narrow gaps, so rounding flips outputs (measured on an H200 before this was set: the paper
+# preset's `majority` and `sort_next` disagreed with the interpreter on one-token inputs).
+EXACT = jax.lax.Precision.HIGHEST
 # Dense parameters up to which a model runs on the dense layout: a small model's dense
 # matrices cost less to compile (XLA) and run than one gather and scatter per block
 # (measured: the block forward of a 5-token sort takes 1.7x as long to jit).
@@ -267,6 +273,10 @@ def _show_vocab(vocab: list) -> str:
     return "{" + shown + (", ..." if len(vocab) > 12 else "") + "}"
 
 
+def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jnp.matmul(a, b, precision=EXACT)
+
+
 def _dense_forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool,
                    logit_scale: float, collect: bool = False):
     """The model on tracr's dense layout: every head a key-size slice of each matrix."""
@@ -279,17 +289,18 @@ def _dense_forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool,
     residuals, patterns = [], []
     for layer in params["layers"]:
         def heads(w):
-            return (x @ w).reshape(batch, width, num_heads, key_size)
-        logits = jnp.einsum("bthd,bThd->bhtT", heads(layer["query"]), heads(layer["key"]))
+            return _matmul(x, w).reshape(batch, width, num_heads, key_size)
+        logits = jnp.einsum("bthd,bThd->bhtT", heads(layer["query"]), heads(layer["key"]),
+                            precision=EXACT)
         logits = jnp.where(allowed, logits * logit_scale, -1e30)
         weights = jax.nn.softmax(logits, axis=-1)
-        attended = jnp.einsum("bhtT,bThd->bthd", weights, heads(layer["value"]))
-        x = x + attended.reshape(batch, width, num_heads * key_size) @ layer["linear"]
+        attended = jnp.einsum("bhtT,bThd->bthd", weights, heads(layer["value"]), precision=EXACT)
+        x = x + _matmul(attended.reshape(batch, width, num_heads * key_size), layer["linear"])
         residuals.append(x)
-        x = x + jax.nn.relu(x @ layer["linear_1"]) @ layer["linear_2"]
+        x = x + _matmul(jax.nn.relu(_matmul(x, layer["linear_1"])), layer["linear_2"])
         residuals.append(x)
         patterns.append(weights)
-    out = x @ params["unembed"]
+    out = _matmul(x, params["unembed"])
     return (out, residuals, patterns) if collect else out
 
 
@@ -308,24 +319,25 @@ def _block_forward(params: dict, ids: jax.Array, mask: jax.Array, causal: bool,
         update = jnp.zeros_like(x)
         layer_patterns = []
         for head in layer["heads"]:
-            queries = x[..., head["q_rows"]] @ head["w_q"]
-            keys = x[..., head["k_rows"]] @ head["w_k"]
-            logits = jnp.einsum("btd,bTd->btT", queries, keys) * logit_scale
+            queries = _matmul(x[..., head["q_rows"]], head["w_q"])
+            keys = _matmul(x[..., head["k_rows"]], head["w_k"])
+            logits = jnp.einsum("btd,bTd->btT", queries, keys, precision=EXACT) * logit_scale
             weights = jax.nn.softmax(jnp.where(allowed, logits, -1e30), axis=-1)
-            values = x[..., head["v_rows"]] @ head["w_v"]
-            written = jnp.einsum("btT,bTd->btd", weights, values) @ head["w_o"]
+            values = _matmul(x[..., head["v_rows"]], head["w_v"])
+            mixed = jnp.einsum("btT,bTd->btd", weights, values, precision=EXACT)
+            written = _matmul(mixed, head["w_o"])
             update = update.at[..., head["o_cols"]].add(written)
             layer_patterns.append(weights)
         x = x + update
         residuals.append(x)
         mlp = layer["mlp"]
         if mlp is not None:
-            hidden = jax.nn.relu(x[..., mlp["in_rows"]] @ mlp["w_1"])
-            x = x.at[..., mlp["out_cols"]].add(hidden @ mlp["w_2"])
+            hidden = jax.nn.relu(_matmul(x[..., mlp["in_rows"]], mlp["w_1"]))
+            x = x.at[..., mlp["out_cols"]].add(_matmul(hidden, mlp["w_2"]))
         residuals.append(x)
         patterns.append(jnp.stack(layer_patterns, axis=1) if layer_patterns else
                         jnp.zeros((batch, 0, width, width)))
-    out = x @ params["unembed"]
+    out = _matmul(x, params["unembed"])
     return (out, residuals, patterns) if collect else out
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import compiler
 import rasp
+from compiler import model as model_module
 from compiler.weights import from_dense
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -97,3 +98,22 @@ def test_the_block_forward_and_the_dense_forward_compute_the_same(compiled, monk
     np.testing.assert_allclose(on_blocks.raw_outputs(inputs), outputs, atol=1e-4)
     for ours, theirs in zip(on_blocks.residuals(inputs[:4]), residuals):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_both_forwards_ask_for_full_float32_precision_in_every_matmul(compiled, monkeypatch):
+    # On a GPU JAX's default float32 matmul is TF32, under which tracr's weights are not exact
+    # (an H200 run disagreed with the interpreter). The CPU computes float32 either way, so the
+    # check is on what the lowered program asks for.
+    *_, model = compiled
+    for on_blocks in (False, True):
+        if on_blocks:
+            monkeypatch.setattr("compiler.model.DENSE_RUN_PARAMETERS", 0)
+        built = dataclasses.replace(model, _params=None)
+        assert built.runs_dense() is not on_blocks
+        forward = model_module._jitted_block_forward if on_blocks else \
+            model_module._jitted_dense_forward
+        ids, mask = built.encode([[built.vocab[0]]])
+        text = forward.lower(built.params(), ids, mask, built.causal,
+                             built.blocks.logit_scale).as_text()
+        dots = [line for line in text.splitlines() if "dot_general" in line]
+        assert dots and all("precision = [HIGHEST, HIGHEST]" in line for line in dots)
