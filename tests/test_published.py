@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -29,6 +31,7 @@ from generalization.models.config import ModelConfig
 from generalization.models.positions import position_ids
 from generalization.models.transformer import GPT2_STD, build_model, class_logits
 from generalization.reporting.results import Results
+from generalization.reporting.study import write_study
 from generalization.settings import ConfigError
 from generalization.tasks import TaskData
 from generalization.tasks.samplers import make_sampler
@@ -489,6 +492,30 @@ def test_the_gpu_check_stopped_by_its_time_limits_packs_what_it_has(tmp_path: Pa
     unfinished = study.split("## Failed or unfinished runs")[1]
     assert all(f"| {name}" in unfinished for name in ("bin_majority", "majority", "unique_copy",
                                                        "sort"))
+
+
+def test_the_bundled_gpu_study_is_the_gpu_checks_bin_majority_as_its_sweep_and_runs_give(
+        tmp_path: Path) -> None:
+    """examples/reports/published_paper_gpu_bin_majority/, measured on an H200: the GPU
+    check's bin_majority (12 label workers for a run alone), the page rebuilt from its files."""
+    check = load_sweep(ROOT / "examples" / "sweeps" / "published_paper_gpu.toml")
+    alone = load_sweep(ROOT / "examples" / "sweeps" / "published_paper_gpu_bin_majority.toml")
+    [run] = alone.runs
+    [same] = [r.config for r in check.runs if r.name == "bin_majority"]
+    assert run.config == dataclasses.replace(
+        same, training=dataclasses.replace(same.training, label_workers=12))
+    assert alone.published == {"bin_majority": check.published["bin_majority"]}
+    bundled = ROOT / "examples" / "reports" / "published_paper_gpu_bin_majority"
+    shown = run.config.to_dict()
+    shown["task"]["program"] = "examples/published/majority.rasp"
+    assert json.loads((bundled / "runs" / "bin_majority" / "results.json").read_text(
+        encoding="utf-8"))["config"] == shown
+    copy = tmp_path / "study"
+    shutil.copytree(bundled, copy)
+    markdown = write_study(copy)[0]
+    page = markdown.read_text(encoding="utf-8")
+    assert page == (bundled / "study.md").read_text(encoding="utf-8")
+    assert "one NVIDIA H200 (gpu)" in page and "1 of 1 agree." in page
 
 
 @pytest.mark.slow
