@@ -37,6 +37,12 @@ ACTIVATION_BUDGET = 1 << 26
 WIDTH_BUCKETING_WORK = 10 ** 8
 # Long inputs of a large model run at widths in steps of this many positions.
 WIDTH_STEP = 64
+# Backends on which the shapes above pay: on the CPU a call costs what its positions cost, so
+# fewer positions save time. On an accelerator a call costs milliseconds and XLA compiles, and
+# autotunes, each new input shape: measured on an H200 (2026-12-04, at HIGHEST precision), 48 s
+# for the first shape of the paper preset's bin_majority and 52 s for a width of sort_next,
+# against 5-12 ms a call of 40 inputs after it. There every call runs at one shape (`run`).
+SHAPE_SAVING_BACKENDS = ("cpu",)
 # Every matmul of the forward pass runs at full float32 precision. JAX's default on an NVIDIA
 # GPU is TF32 (10 mantissa bits) and bfloat16 passes on a TPU; tracr's weights are exact only
 # in float32: attention logits scaled by a large softmax coldness and MLP tables read off
@@ -141,30 +147,35 @@ class CompiledModel:
     def run(self, inputs: Iterable[Any]) -> list[list]:
         """Decoded outputs for a batch of inputs (strings or token lists).
 
-        Inputs of a large model run in groups of similar length, each padded only to its own
-        width (`_width`), and in chunks that keep the activations within ACTIVATION_BUDGET
-        floats: a short input costs what its length costs, not what the longest input the
-        model accepts would. (Padding keys are masked, so an input's outputs do not depend on
-        the width it runs at.)"""
+        Inputs run in chunks that keep the activations within ACTIVATION_BUDGET floats. On the
+        CPU (SHAPE_SAVING_BACKENDS) the inputs of a large model run in groups of similar
+        length, each padded only to its own width (`_width`): a short input costs what its
+        length costs, not what the longest input the model accepts would. On an accelerator
+        every call runs at one shape, max_seq_len + 1 positions by a full chunk of rows, so
+        that XLA compiles the model once. (Padding keys are masked, so an input's outputs do
+        not depend on the width or the batch it runs in.)"""
         rows = [self._check(tokens) for tokens in inputs]
         results: list[list] = [[] for _ in rows]
         by_width: dict[int, list[int]] = defaultdict(list)
-        bucketing = self.parameter_count() * (self.max_seq_len + 1) > WIDTH_BUCKETING_WORK
+        one_shape = jax.default_backend() not in SHAPE_SAVING_BACKENDS
+        bucketing = not one_shape and \
+            self.parameter_count() * (self.max_seq_len + 1) > WIDTH_BUCKETING_WORK
         for index, row in enumerate(rows):
             by_width[self._width(len(row), bucketing)].append(index)
         for width, indices in sorted(by_width.items()):
             chunk = self._rows_per_call(width)
             for start in range(0, len(indices), chunk):
                 part = indices[start:start + chunk]
-                outputs = self.raw_outputs([rows[i] for i in part], width)
+                outputs = self.raw_outputs([rows[i] for i in part], width,
+                                           batch=chunk if one_shape else None)
                 for index, out in zip(part, outputs):
                     results[index] = self._decode(out[1:len(rows[index]) + 1])
         return results
 
-    def raw_outputs(self, rows: list[list], width: int | None = None) -> np.ndarray:
-        """Unembedded outputs [batch, width, outputs] (BOS at position 0; width defaults to
-        max_seq_len + 1)."""
-        ids, mask = self.encode(rows, width)
+    def raw_outputs(self, rows: list[list], width: int | None = None,
+                    batch: int | None = None) -> np.ndarray:
+        """Unembedded outputs [batch, width, outputs] (BOS at position 0; `encode`'s padding)."""
+        ids, mask = self.encode(rows, width, batch)
         return np.asarray(self._forward(ids, mask))
 
     def _width(self, length: int, bucketing: bool) -> int:
@@ -202,11 +213,11 @@ class CompiledModel:
                                             self.blocks.logit_scale, collect=True)[2]
         return [np.asarray(p[0, :, :length, :length]) for p in patterns]
 
-    def encode(self, rows: list[list], width: int | None = None
+    def encode(self, rows: list[list], width: int | None = None, batch: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids with BOS first and PAD after, padded to a bucketed batch size and to
-        `width` positions (default max_seq_len + 1)."""
-        batch = 1 << max(3, (len(rows) - 1).bit_length())
+        """Token ids with BOS first and PAD after, padded to `batch` rows (default: a power of
+        two, at least 8) and to `width` positions (default max_seq_len + 1)."""
+        batch = 1 << max(3, (len(rows) - 1).bit_length()) if batch is None else batch
         width = self.max_seq_len + 1 if width is None else width
         ids = np.full((batch, width), self.pad_id, dtype=np.int32)
         ids[:, 0] = self.bos_id

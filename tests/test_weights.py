@@ -117,3 +117,31 @@ def test_both_forwards_ask_for_full_float32_precision_in_every_matmul(compiled, 
                              built.blocks.logit_scale).as_text()
         dots = [line for line in text.splitlines() if "dot_general" in line]
         assert dots and all("precision = [HIGHEST, HIGHEST]" in line for line in dots)
+
+
+def test_on_an_accelerator_every_call_runs_at_one_shape(compiled, monkeypatch):
+    # XLA compiles, and autotunes, each new input shape on a GPU (48-52 s a shape on an H200,
+    # against milliseconds a call), so there every call of the model has one shape; the CPU
+    # keeps the widths and batch sizes that save positions. Both give the program's outputs.
+    program, sop, vocab, max_len, causal, model = compiled
+    monkeypatch.setattr("compiler.model.WIDTH_BUCKETING_WORK", 0)   # widths by length on the CPU
+    monkeypatch.setattr("compiler.model.ACTIVATION_BUDGET", 0)      # chunks of 8 inputs
+    shapes = []
+    forward = model_module.CompiledModel._forward
+
+    def recorded(self, ids, mask):
+        shapes.append(ids.shape)
+        return forward(self, ids, mask)
+
+    monkeypatch.setattr(model_module.CompiledModel, "_forward", recorded)
+    rng = np.random.default_rng(2)
+    inputs = [[str(t) for t in rng.choice(list(vocab), size=rng.integers(1, max_len + 1))]
+              for _ in range(40)]
+    batches = [inputs[:1], inputs[1:4], inputs[4:]]
+    expected = [program.run(sop, batch) for batch in batches]
+    assert [model.run(batch) for batch in batches] == expected
+    assert len(set(shapes)) > 1
+    shapes.clear()
+    monkeypatch.setattr("compiler.model.SHAPE_SAVING_BACKENDS", ())
+    assert [model.run(batch) for batch in batches] == expected
+    assert set(shapes) == {(8, max_len + 1)}
