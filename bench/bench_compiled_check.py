@@ -46,6 +46,7 @@ import rasp  # noqa: E402
 from compiler import model as model_module  # noqa: E402
 from generalization import streams  # noqa: E402
 from generalization.config.experiment import load_config  # noqa: E402
+from generalization.experiment import evaluation_lengths  # noqa: E402
 from generalization.tasks.data import TaskData  # noqa: E402
 
 PRESET = ROOT / "examples" / "published" / "paper"
@@ -62,10 +63,8 @@ def check_inputs(name: str, per_length: int) -> tuple[compiler.CompiledModel, li
                              causal=task.compile_causal, verify=False)
     built = time.perf_counter()
     data = TaskData.from_model(task, program, model)
-    lengths = [*range(task.train_lengths[0], task.train_lengths[1] + 1),
-               *range(task.test_lengths[0], task.test_lengths[1] + 1)]
     groups = [data.examples(streams.evaluation_set(length), per_length, (length, length)).inputs
-              for length in lengths]
+              for length in evaluation_lengths(task)]
     return model, groups, built - started, time.perf_counter() - built
 
 
@@ -106,7 +105,8 @@ def call_seconds(model: compiler.CompiledModel, inputs: list[list], precision: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=["bin_majority", "sort"])
+    parser.add_argument("--tasks", nargs="+", default=["bin_majority", "sort"],
+                        choices=sorted(path.stem for path in PRESET.glob("*.toml")))
     parser.add_argument("--per-length", type=int, default=40)
     args = parser.parse_args()
     backend = jax.default_backend()

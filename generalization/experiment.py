@@ -131,10 +131,8 @@ def evaluation_sets(config: ExperimentConfig, data: TaskData,
     autoregressive task: the prompts' whole sequences, continued by the interpreter, labelled
     on their continuations)."""
     task = config.task
-    lengths = [*range(task.train_lengths[0], task.train_lengths[1] + 1),
-               *range(task.test_lengths[0], task.test_lengths[1] + 1)]
     sets = {}
-    for length in lengths:
+    for length in evaluation_lengths(task):
         inputs, interpreted, labelled_from = data.examples(
             streams.evaluation_set(length), config.evaluation.examples_per_length,
             (length, length))
@@ -151,6 +149,12 @@ def evaluation_sets(config: ExperimentConfig, data: TaskData,
             _check_one_pass(task, inputs, interpreted, labelled_from)
         sets[length] = data.fixed(inputs, expected, labelled_from=labelled_from)
     return sets
+
+
+def evaluation_lengths(task: Task) -> list[int]:
+    """Every length of the training range, then every length of the test range."""
+    return [*range(task.train_lengths[0], task.train_lengths[1] + 1),
+            *range(task.test_lengths[0], task.test_lengths[1] + 1)]
 
 
 def _check_one_pass(task: Task, inputs: list[list], outputs: list[list],
