@@ -420,8 +420,30 @@ def test_the_sweep_and_its_runs_share_one_gpu_unless_the_user_set_its_memory(fin
     unset, chosen = {}, {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
     share_the_device(unset)
     share_the_device(chosen)
-    assert unset == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    assert chosen == {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
+    assert unset == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+                     "XLA_FLAGS": "--xla_gpu_autotune_level=0"}
+    assert chosen == {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2",
+                      "XLA_FLAGS": "--xla_gpu_autotune_level=0"}
+
+
+def test_the_sweep_stops_xla_autotuning_unless_the_user_set_its_level():
+    # Autotuning each new shape cost tens of seconds a shape on an H200 with 4 runs at once.
+    others, own = {"XLA_FLAGS": "--xla_dump_to=/tmp/d"}, {"XLA_FLAGS": "--xla_gpu_autotune_level=2"}
+    share_the_device(others)
+    share_the_device(own)
+    assert others["XLA_FLAGS"] == "--xla_dump_to=/tmp/d --xla_gpu_autotune_level=0"
+    assert own["XLA_FLAGS"] == "--xla_gpu_autotune_level=2"
+
+
+def test_a_cpu_backend_accepts_the_sweeps_xla_flags():
+    # XLA stops the process at an unknown flag in XLA_FLAGS; the GPU flag must parse anywhere.
+    environment = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    share_the_device(environment)
+    summed = "import jax.numpy as jnp; print(jnp.ones(2).sum())"
+    started = subprocess.run([sys.executable, "-c", summed], env=environment,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "2.0"
 
 
 @pytest.mark.slow
