@@ -16,6 +16,7 @@ import sys
 import tarfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,7 @@ import pytest
 
 import rasp
 from generalization import load_config
+from generalization.config import ExperimentConfig
 from generalization.config.sweep import load_sweep
 from generalization.experiment import run_experiment
 from generalization.models.config import ModelConfig
@@ -506,16 +508,47 @@ def test_the_bundled_gpu_study_is_the_gpu_checks_bin_majority_as_its_sweep_and_r
         same, training=dataclasses.replace(same.training, label_workers=12))
     assert alone.published == {"bin_majority": check.published["bin_majority"]}
     bundled = ROOT / "examples" / "reports" / "published_paper_gpu_bin_majority"
-    shown = run.config.to_dict()
-    shown["task"]["program"] = "examples/published/majority.rasp"
-    assert json.loads((bundled / "runs" / "bin_majority" / "results.json").read_text(
-        encoding="utf-8"))["config"] == shown
+    assert bundled_config(bundled, "bin_majority") == shown_config(run.config)
+    page = rebuilt_study(bundled, tmp_path)
+    assert "one NVIDIA H200 (gpu)" in page and "1 of 1 agree." in page
+
+
+def test_the_bundled_four_task_gpu_study_is_the_gpu_check_as_its_sweep_and_runs_give(
+        tmp_path: Path) -> None:
+    """examples/reports/published_paper_gpu/, measured on an H200: the GPU check's sweep
+    file, every run's config as the sweep gives it, the page rebuilt from the bundled files."""
+    check = load_sweep(ROOT / "examples" / "sweeps" / "published_paper_gpu.toml")
+    bundled = ROOT / "examples" / "reports" / "published_paper_gpu"
+    sweep = json.loads((bundled / "sweep.json").read_text(encoding="utf-8"))
+    assert sweep["sweep"] == "examples/sweeps/published_paper_gpu.toml"
+    assert sweep["machine"]["device"] == "NVIDIA H200"
+    for run in check.runs:
+        assert bundled_config(bundled, run.name) == shown_config(run.config)
+    page = rebuilt_study(bundled, tmp_path)
+    assert "one NVIDIA H200 (gpu)" in page and "4 of 4 agree." in page
+    assert "every run of the sweep finished" in page
+
+
+def shown_config(config: ExperimentConfig) -> dict[str, Any]:
+    """`config` as a run's results.json shows it when run from the project's root."""
+    shown = config.to_dict()
+    shown["task"]["program"] = str(config.task.program.relative_to(ROOT))
+    return shown
+
+
+def bundled_config(bundled: Path, name: str) -> dict[str, Any]:
+    return json.loads((bundled / "runs" / name / "results.json").read_text(
+        encoding="utf-8"))["config"]
+
+
+def rebuilt_study(bundled: Path, tmp_path: Path) -> str:
+    """The study page rebuilt from a copy of the bundled folder, checked to be the bundled
+    page."""
     copy = tmp_path / "study"
     shutil.copytree(bundled, copy)
-    markdown = write_study(copy)[0]
-    page = markdown.read_text(encoding="utf-8")
+    page = write_study(copy)[0].read_text(encoding="utf-8")
     assert page == (bundled / "study.md").read_text(encoding="utf-8")
-    assert "one NVIDIA H200 (gpu)" in page and "1 of 1 agree." in page
+    return page
 
 
 @pytest.mark.slow
