@@ -89,7 +89,8 @@ def run_sweep(sweep_path: str | Path, out_dir: str | Path, workers: int | None =
     `workers` runs at once: on the local pool, default half the CPU cores; on the Ray cluster
     at `ray_address`, default as many as the cluster schedules (one CPU per run). Unless a JAX
     memory setting is in the environment, this process and its runs allocate GPU memory as
-    they need it (`share_the_device` sets XLA_PYTHON_CLIENT_PREALLOCATE=false)."""
+    they need it, and XLA does not autotune unless XLA_FLAGS set its level
+    (`share_the_device`)."""
     started = time.perf_counter()
     sweep = load_sweep(sweep_path, sets)
     ray = None if ray_address is None else _connect_to_ray(ray_address)   # before any writing
