@@ -21,6 +21,10 @@ autotunes its matmuls too. For each task this prints:
   precision (HIGHEST, what the compiled model uses) and at the backend's default (TF32 on an
   NVIDIA GPU, under which tracr's weights are not exact: `compiler.model.EXACT`).
 
+XLA autotunes as XLA_FLAGS say (by default it does; a sweep turns it off,
+`generalization.sweep.share_the_device`): run it with `XLA_FLAGS=--xla_gpu_autotune_level=0`
+to measure what a sweep's runs see.
+
 It is meant for an accelerator. On the CPU the one-shape policy pads every call to a full chunk
 (256 rows for bin_majority), which is why the CPU runs by size: `--tasks bin_majority
 --per-length 8` took 5.5 minutes on 2 cores (one shape 302 s, by size 15 s).
@@ -109,6 +113,8 @@ def main() -> None:
                         choices=sorted(path.stem for path in PRESET.glob("*.toml")))
     parser.add_argument("--per-length", type=int, default=40)
     args = parser.parse_args()
+    if args.per_length < 1:
+        parser.error(f"--per-length must be at least 1, got {args.per_length} (hint: 40)")
     backend = jax.default_backend()
     print(f"{jax.devices()[0].device_kind} ({backend}), the paper preset's compile check, "
           f"{args.per_length} inputs per length")
